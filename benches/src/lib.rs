@@ -1,0 +1,2 @@
+//! Criterion benchmarks for okcc live in `benches/benches/`; this library
+//! only holds helpers shared between them.
