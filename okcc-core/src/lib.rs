@@ -18,8 +18,10 @@
 
 pub mod decision;
 pub mod ids;
+pub mod password;
 pub mod store;
 
 pub use decision::{Decision, Denial, DenyReason, RuleId};
 pub use ids::{Owner, TenantId, UserId};
+pub use password::{AcceptedPassword, PasswordPolicy, Rejection, Violation};
 pub use store::StoreError;
