@@ -16,6 +16,7 @@
 //!   backends can run them.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod credential;
 pub mod decision;
 pub mod ids;
 pub mod password;
