@@ -51,10 +51,14 @@ enum PasswordCommand {
 /// Runs a `password` subcommand.
 pub(crate) fn run(args: PasswordArgs) -> ExitCode {
     let result = match args.command {
-        PasswordCommand::Check { user } => check(user.as_deref(), io::stdin().lock(), io::stdout().lock()),
-        PasswordCommand::AuditHa1 { realm, users, candidates } => {
-            audit_ha1(&realm, &users, candidates.as_deref(), io::stdout().lock()).map(|_| ())
+        PasswordCommand::Check { user } => {
+            check(user.as_deref(), io::stdin().lock(), io::stdout().lock())
         }
+        PasswordCommand::AuditHa1 {
+            realm,
+            users,
+            candidates,
+        } => audit_ha1(&realm, &users, candidates.as_deref(), io::stdout().lock()).map(|_| ()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -134,7 +138,12 @@ struct AuditSummary {
     bad_lines: usize,
 }
 
-fn audit_ha1(realm: &str, users: &Path, candidates: Option<&Path>, mut out: impl Write) -> io::Result<AuditSummary> {
+fn audit_ha1(
+    realm: &str,
+    users: &Path,
+    candidates: Option<&Path>,
+    mut out: impl Write,
+) -> io::Result<AuditSummary> {
     let mut records: Vec<(usize, Ha1Record)> = Vec::new();
     let mut bad = 0usize;
     let mut reader = open(users)?;
@@ -192,7 +201,10 @@ fn audit_ha1(realm: &str, users: &Path, candidates: Option<&Path>, mut out: impl
         candidate_refs.len(),
         found.len()
     );
-    Ok(AuditSummary { weak: found.len(), bad_lines: bad })
+    Ok(AuditSummary {
+        weak: found.len(),
+        bad_lines: bad,
+    })
 }
 
 #[cfg(test)]
@@ -216,9 +228,18 @@ mod tests {
         assert_eq!(v[0]["ok"], true);
         assert!(v[0]["score"].as_u64().unwrap() >= 3);
         assert_eq!(v[1]["ok"], false);
-        let codes: Vec<_> = v[1]["violations"].as_array().unwrap().iter().map(|x| x["code"].as_str().unwrap()).collect();
+        let codes: Vec<_> = v[1]["violations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["code"].as_str().unwrap())
+            .collect();
         assert!(codes.contains(&"sequential_run"), "{codes:?}");
-        assert!(v[1]["violations"][0]["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert!(
+            v[1]["violations"][0]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
     }
 
     #[test]
@@ -228,7 +249,13 @@ mod tests {
         let v = run_check(&input, Some("alice"));
         assert_eq!(v.len(), 3);
         assert_eq!(v[0]["violations"][0]["code"], "too_long");
-        assert!(v[1]["violations"].as_array().unwrap().iter().any(|x| x["code"] == "non_ascii"));
+        assert!(
+            v[1]["violations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|x| x["code"] == "non_ascii")
+        );
         assert_eq!(v[2]["ok"], true);
     }
 
@@ -239,11 +266,24 @@ mod tests {
         // HA1 of 100:pbx:123456 and of a strong secret, plus two bad lines.
         let weak = "585ae0e54aa1217e5fd95bcc286492e5"; // MD5("100:pbx:123456")
         let strong = "c9b0d238b1a9dbdda63d9fc56a18d2eb";
-        std::fs::write(&users, format!("100:{weak}\nbroken line\n101:{strong}\n102:abcd\n")).unwrap();
+        std::fs::write(
+            &users,
+            format!("100:{weak}\nbroken line\n101:{strong}\n102:abcd\n"),
+        )
+        .unwrap();
         let mut out = Vec::new();
         let summary = audit_ha1("pbx", &users, None, &mut out).unwrap();
-        assert_eq!(summary, AuditSummary { weak: 1, bad_lines: 2 });
-        assert_eq!(String::from_utf8(out).unwrap(), "{\"line\":1,\"user\":\"100\"}\n");
+        assert_eq!(
+            summary,
+            AuditSummary {
+                weak: 1,
+                bad_lines: 2
+            }
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"line\":1,\"user\":\"100\"}\n"
+        );
         let cands = dir.path().join("c.txt");
         std::fs::write(&cands, "x\nTAV#1532afhj@qF344\r\n").unwrap();
         let mut out = Vec::new();

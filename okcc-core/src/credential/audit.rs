@@ -22,7 +22,10 @@ pub struct Ha1Record {
 impl Ha1Record {
     /// A record for `user` with `ha1`.
     pub fn new(user: impl Into<String>, ha1: Ha1) -> Self {
-        Self { user: user.into(), ha1 }
+        Self {
+            user: user.into(),
+            ha1,
+        }
     }
 }
 
@@ -61,7 +64,9 @@ pub fn parse_ha1_line(line: &str) -> Result<Ha1Record, Ha1LineError> {
         return Err(Ha1LineError::TooLong);
     }
     let line = line.trim();
-    let (user, hex) = line.rsplit_once(':').ok_or(Ha1LineError::MissingSeparator)?;
+    let (user, hex) = line
+        .rsplit_once(':')
+        .ok_or(Ha1LineError::MissingSeparator)?;
     if user.is_empty() {
         return Err(Ha1LineError::EmptyUser);
     }
@@ -112,7 +117,9 @@ impl<'a> Ha1Audit<'a> {
         match record.ha1.algorithm() {
             DigestAlgorithm::Md5 => first_match::<Md5>(&prefix, self.candidates, target),
             DigestAlgorithm::Sha256 => first_match::<Sha256>(&prefix, self.candidates, target),
-            DigestAlgorithm::Sha512_256 => first_match::<Sha512_256>(&prefix, self.candidates, target),
+            DigestAlgorithm::Sha512_256 => {
+                first_match::<Sha512_256>(&prefix, self.candidates, target)
+            }
         }
     }
 
@@ -122,7 +129,11 @@ impl<'a> Ha1Audit<'a> {
         let mut out = Vec::new();
         for (i, r) in records.iter().enumerate() {
             if let Some(candidate) = self.check(r) {
-                out.push(WeakHa1 { record: i, user: r.user.clone(), candidate });
+                out.push(WeakHa1 {
+                    record: i,
+                    user: r.user.clone(),
+                    candidate,
+                });
             }
             progress();
         }
@@ -138,7 +149,11 @@ impl<'a> Ha1Audit<'a> {
             .par_iter()
             .enumerate()
             .filter_map(|(i, r)| {
-                let found = self.check(r).map(|candidate| WeakHa1 { record: i, user: r.user.clone(), candidate });
+                let found = self.check(r).map(|candidate| WeakHa1 {
+                    record: i,
+                    user: r.user.clone(),
+                    candidate,
+                });
                 progress();
                 found
             })
@@ -146,7 +161,11 @@ impl<'a> Ha1Audit<'a> {
     }
 }
 
-fn first_match<D: Digest + Clone>(prefix: &[&[u8]], candidates: &[&str], target: &[u8]) -> Option<usize> {
+fn first_match<D: Digest + Clone>(
+    prefix: &[&[u8]],
+    candidates: &[&str],
+    target: &[u8],
+) -> Option<usize> {
     let mut base = D::new();
     for p in prefix {
         base.update(p);
@@ -178,17 +197,30 @@ mod tests {
         ];
         let candidates = ["password", "123456", "qwerty"];
         let found = Ha1Audit::new("pbx", &candidates).run(&records, || {});
-        let users: Vec<_> = found.iter().map(|w| (w.user.as_str(), w.candidate)).collect();
+        let users: Vec<_> = found
+            .iter()
+            .map(|w| (w.user.as_str(), w.candidate))
+            .collect();
         assert_eq!(users, [("100", 1), ("102", 0), ("103", 2)]);
         // Another realm: nothing matches.
-        assert!(Ha1Audit::new("other", &candidates).run(&records, || {}).is_empty());
+        assert!(
+            Ha1Audit::new("other", &candidates)
+                .run(&records, || {})
+                .is_empty()
+        );
     }
 
     #[cfg(feature = "parallel")]
     #[test]
     fn req_1_4_parallel_audit_agrees_with_sequential() {
         let records: Vec<_> = (0..50)
-            .map(|i| rec(&format!("u{i}"), DigestAlgorithm::Md5, if i % 7 == 0 { "dragon" } else { "Xk#9vQ2m@pL" }))
+            .map(|i| {
+                rec(
+                    &format!("u{i}"),
+                    DigestAlgorithm::Md5,
+                    if i % 7 == 0 { "dragon" } else { "Xk#9vQ2m@pL" },
+                )
+            })
             .collect();
         let candidates = ["123456", "dragon"];
         let audit = Ha1Audit::new("pbx", &candidates);
@@ -204,14 +236,35 @@ mod tests {
     #[test]
     fn req_1_4_parses_user_hex_lines_and_refuses_bad_ones() {
         let r = parse_ha1_line("100:939e7578ed9e3c518a452acee763bce9\r").unwrap();
-        assert_eq!((r.user.as_str(), r.ha1.algorithm()), ("100", DigestAlgorithm::Md5));
+        assert_eq!(
+            (r.user.as_str(), r.ha1.algorithm()),
+            ("100", DigestAlgorithm::Md5)
+        );
         let sha = format!("sip:alice:{}", "a".repeat(64));
         assert_eq!(parse_ha1_line(&sha).unwrap().user, "sip:alice");
-        assert_eq!(parse_ha1_line("nocolon").unwrap_err(), Ha1LineError::MissingSeparator);
-        assert_eq!(parse_ha1_line(":939e7578ed9e3c518a452acee763bce9").unwrap_err(), Ha1LineError::EmptyUser);
-        assert_eq!(parse_ha1_line("a:abc").unwrap_err(), Ha1LineError::BadLength { len: 3 });
-        assert_eq!(parse_ha1_line("a:zz9e7578ed9e3c518a452acee763bce9").unwrap_err(), Ha1LineError::NotHex);
-        assert_eq!(parse_ha1_line(&"a".repeat(600)).unwrap_err(), Ha1LineError::TooLong);
-        assert_eq!(parse_ha1_line("a\u{1}b:939e7578ed9e3c518a452acee763bce9").unwrap_err(), Ha1LineError::BadUser);
+        assert_eq!(
+            parse_ha1_line("nocolon").unwrap_err(),
+            Ha1LineError::MissingSeparator
+        );
+        assert_eq!(
+            parse_ha1_line(":939e7578ed9e3c518a452acee763bce9").unwrap_err(),
+            Ha1LineError::EmptyUser
+        );
+        assert_eq!(
+            parse_ha1_line("a:abc").unwrap_err(),
+            Ha1LineError::BadLength { len: 3 }
+        );
+        assert_eq!(
+            parse_ha1_line("a:zz9e7578ed9e3c518a452acee763bce9").unwrap_err(),
+            Ha1LineError::NotHex
+        );
+        assert_eq!(
+            parse_ha1_line(&"a".repeat(600)).unwrap_err(),
+            Ha1LineError::TooLong
+        );
+        assert_eq!(
+            parse_ha1_line("a\u{1}b:939e7578ed9e3c518a452acee763bce9").unwrap_err(),
+            Ha1LineError::BadUser
+        );
     }
 }

@@ -66,14 +66,30 @@ pub struct Ha1 {
 
 impl Ha1 {
     /// HA1 of an accepted password for `user` at `realm`.
-    pub fn derive(algorithm: DigestAlgorithm, user: &str, realm: &str, password: &AcceptedPassword) -> Self {
+    pub fn derive(
+        algorithm: DigestAlgorithm,
+        user: &str,
+        realm: &str,
+        password: &AcceptedPassword,
+    ) -> Self {
         Self::compute(algorithm, user, realm, password.expose_secret())
     }
 
     /// HA1 of any secret. Crate-internal: public code goes through
     /// [`Ha1::derive`], so only accepted passwords become credentials.
-    pub(super) fn compute(algorithm: DigestAlgorithm, user: &str, realm: &str, secret: &str) -> Self {
-        let bytes = algorithm.digest(&[user.as_bytes(), b":", realm.as_bytes(), b":", secret.as_bytes()]);
+    pub(super) fn compute(
+        algorithm: DigestAlgorithm,
+        user: &str,
+        realm: &str,
+        secret: &str,
+    ) -> Self {
+        let bytes = algorithm.digest(&[
+            user.as_bytes(),
+            b":",
+            realm.as_bytes(),
+            b":",
+            secret.as_bytes(),
+        ]);
         Self { algorithm, bytes }
     }
 
@@ -85,7 +101,10 @@ impl Ha1 {
         }
         let mut buf = Zeroizing::new(vec![0u8; algorithm.len()]);
         base16ct::mixed::decode(hex.as_bytes(), &mut buf).ok()?;
-        Some(Self { algorithm, bytes: buf })
+        Some(Self {
+            algorithm,
+            bytes: buf,
+        })
     }
 
     /// The algorithm.
@@ -105,7 +124,8 @@ impl Ha1 {
 
     /// Constant-time comparison.
     pub fn ct_eq(&self, other: &Self) -> bool {
-        self.algorithm == other.algorithm && bool::from(self.bytes.as_slice().ct_eq(other.bytes.as_slice()))
+        self.algorithm == other.algorithm
+            && bool::from(self.bytes.as_slice().ct_eq(other.bytes.as_slice()))
     }
 }
 
@@ -126,7 +146,16 @@ mod tests {
         let ha2 = hex(&alg.digest(&[b"GET:", uri.as_bytes()]));
         let ha1 = ha1.to_hex();
         let parts: [&[u8]; 11] = [
-            ha1.as_bytes(), b":", nonce.as_bytes(), b":", b"00000001", b":", cnonce.as_bytes(), b":", b"auth", b":",
+            ha1.as_bytes(),
+            b":",
+            nonce.as_bytes(),
+            b":",
+            b"00000001",
+            b":",
+            cnonce.as_bytes(),
+            b":",
+            b"auth",
+            b":",
             ha2.as_bytes(),
         ];
         hex(&alg.digest(&parts))
@@ -135,7 +164,12 @@ mod tests {
     #[test]
     fn rfc2617_md5_ha1_matches_vector() {
         // RFC 2617 section 3.5: Mufasa / testrealm@host.com / "Circle Of Life".
-        let ha1 = Ha1::compute(DigestAlgorithm::Md5, "Mufasa", "testrealm@host.com", "Circle Of Life");
+        let ha1 = Ha1::compute(
+            DigestAlgorithm::Md5,
+            "Mufasa",
+            "testrealm@host.com",
+            "Circle Of Life",
+        );
         let r = response(
             DigestAlgorithm::Md5,
             &ha1,
@@ -151,14 +185,30 @@ mod tests {
         // RFC 7616 section 3.9.1.
         let nonce = "7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v";
         let cnonce = "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ";
-        let md5 = Ha1::compute(DigestAlgorithm::Md5, "Mufasa", "http-auth@example.org", "Circle of Life");
+        let md5 = Ha1::compute(
+            DigestAlgorithm::Md5,
+            "Mufasa",
+            "http-auth@example.org",
+            "Circle of Life",
+        );
         assert_eq!(
             response(DigestAlgorithm::Md5, &md5, nonce, cnonce, "/dir/index.html"),
             "8ca523f5e9506fed4657c9700eebdbec"
         );
-        let sha = Ha1::compute(DigestAlgorithm::Sha256, "Mufasa", "http-auth@example.org", "Circle of Life");
+        let sha = Ha1::compute(
+            DigestAlgorithm::Sha256,
+            "Mufasa",
+            "http-auth@example.org",
+            "Circle of Life",
+        );
         assert_eq!(
-            response(DigestAlgorithm::Sha256, &sha, nonce, cnonce, "/dir/index.html"),
+            response(
+                DigestAlgorithm::Sha256,
+                &sha,
+                nonce,
+                cnonce,
+                "/dir/index.html"
+            ),
             "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"
         );
     }
@@ -179,7 +229,12 @@ mod tests {
         // The inputs of RFC 7616 section 3.9.2. The response printed in the
         // RFC (ae66e67d…) does not reproduce with OpenSSL either, so the
         // expected values here come from OpenSSL (Python hashlib).
-        let ha1 = Ha1::compute(DigestAlgorithm::Sha512_256, "J\u{e4}s\u{f8}n Doe", "api@example.org", "Secret, or not?");
+        let ha1 = Ha1::compute(
+            DigestAlgorithm::Sha512_256,
+            "J\u{e4}s\u{f8}n Doe",
+            "api@example.org",
+            "Secret, or not?",
+        );
         assert_eq!(
             ha1.to_hex().as_str(),
             "2d3d9f12c9f3d30011259dc5fecee005ae24de40e3e1f61806d03e65f1e6024f"
@@ -198,12 +253,19 @@ mod tests {
 
     #[test]
     fn req_1_5_ha1_hex_round_trip_and_redacted_debug() {
-        let ha1 = Ha1::compute(DigestAlgorithm::Md5, "Mufasa", "testrealm@host.com", "Circle Of Life");
+        let ha1 = Ha1::compute(
+            DigestAlgorithm::Md5,
+            "Mufasa",
+            "testrealm@host.com",
+            "Circle Of Life",
+        );
         assert_eq!(ha1.to_hex().as_str(), "939e7578ed9e3c518a452acee763bce9");
         let back = Ha1::from_hex(DigestAlgorithm::Md5, "939E7578ED9E3C518A452ACEE763BCE9").unwrap();
         assert!(ha1.ct_eq(&back));
         assert!(!format!("{ha1:?}").contains("939e"));
         assert!(Ha1::from_hex(DigestAlgorithm::Md5, "zz9e7578ed9e3c518a452acee763bce9").is_none());
-        assert!(Ha1::from_hex(DigestAlgorithm::Sha256, "939e7578ed9e3c518a452acee763bce9").is_none());
+        assert!(
+            Ha1::from_hex(DigestAlgorithm::Sha256, "939e7578ed9e3c518a452acee763bce9").is_none()
+        );
     }
 }

@@ -20,7 +20,10 @@ pub struct WebLogin(PhcHash);
 
 impl WebLogin {
     /// Hashes an accepted password with `hasher`.
-    pub fn derive(hasher: &WebPasswordHasher, password: &AcceptedPassword) -> Result<Self, CredentialError> {
+    pub fn derive(
+        hasher: &WebPasswordHasher,
+        password: &AcceptedPassword,
+    ) -> Result<Self, CredentialError> {
         hasher.hash(password).map(Self)
     }
 
@@ -97,7 +100,11 @@ pub trait CredentialStore: fmt::Debug + Send + Sync + 'static {
     /// `credential.realm()`.
     async fn set_sip_credential(&self, credential: SipCredential) -> Result<(), StoreError>;
     /// The credential of a SIP user at a realm.
-    async fn sip_credential(&self, user: &str, realm: &str) -> Result<Option<SipCredential>, StoreError>;
+    async fn sip_credential(
+        &self,
+        user: &str,
+        realm: &str,
+    ) -> Result<Option<SipCredential>, StoreError>;
     /// SIP credentials in (realm, user) order, for audits.
     async fn list_sip_credentials(&self, page: Page) -> Result<PageOf<SipCredential>, StoreError>;
     /// Removes a SIP credential; [`StoreError::NotFound`] if there is none.
@@ -125,7 +132,9 @@ impl MemoryCredentialStore {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock cannot leave a half-written map
         // (each write is one insert), so a poisoned lock is still usable.
-        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -151,8 +160,16 @@ impl CredentialStore for MemoryCredentialStore {
         Ok(())
     }
 
-    async fn sip_credential(&self, user: &str, realm: &str) -> Result<Option<SipCredential>, StoreError> {
-        Ok(self.lock().sip.get(&(realm.to_owned(), user.to_owned())).cloned())
+    async fn sip_credential(
+        &self,
+        user: &str,
+        realm: &str,
+    ) -> Result<Option<SipCredential>, StoreError> {
+        Ok(self
+            .lock()
+            .sip
+            .get(&(realm.to_owned(), user.to_owned()))
+            .cloned())
     }
 
     async fn list_sip_credentials(&self, page: Page) -> Result<PageOf<SipCredential>, StoreError> {
@@ -164,8 +181,17 @@ impl CredentialStore for MemoryCredentialStore {
             .filter(|(k, _)| page.after.as_ref().is_none_or(|after| cursor(k) > *after))
             .take(limit + 1)
             .collect();
-        let next = (items.len() > limit).then(|| items.get(limit - 1).map(|(k, _)| cursor(k))).flatten();
-        Ok(PageOf::new(items.into_iter().take(limit).map(|(_, v)| v.clone()).collect(), next))
+        let next = (items.len() > limit)
+            .then(|| items.get(limit - 1).map(|(k, _)| cursor(k)))
+            .flatten();
+        Ok(PageOf::new(
+            items
+                .into_iter()
+                .take(limit)
+                .map(|(_, v)| v.clone())
+                .collect(),
+            next,
+        ))
     }
 
     async fn remove_sip_credential(&self, user: &str, realm: &str) -> Result<(), StoreError> {
@@ -207,7 +233,11 @@ mod tests {
         let expect = Ha1::compute(DigestAlgorithm::Md5, "100", "pbx", "TAV#1532afhj@qF344");
         assert!(got.ha1(DigestAlgorithm::Md5).ct_eq(&expect));
         assert!(!format!("{got:?}").contains(expect.to_hex().as_str()));
-        assert!(ready(store.sip_credential("100", "other")).unwrap().is_none());
+        assert!(
+            ready(store.sip_credential("100", "other"))
+                .unwrap()
+                .is_none()
+        );
 
         let hasher = WebPasswordHasher::new(256, 1, 1).unwrap();
         let user = UserId::new("alice").unwrap();
@@ -216,7 +246,10 @@ mod tests {
         assert!(hasher.verify("TAV#1532afhj@qF344", &phc));
 
         ready(store.remove_sip_credential("100", "pbx")).unwrap();
-        assert!(matches!(ready(store.remove_sip_credential("100", "pbx")), Err(StoreError::NotFound)));
+        assert!(matches!(
+            ready(store.remove_sip_credential("100", "pbx")),
+            Err(StoreError::NotFound)
+        ));
     }
 
     #[test]

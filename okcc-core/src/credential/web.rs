@@ -19,7 +19,9 @@ pub struct WebPasswordHasher {
 
 impl Default for WebPasswordHasher {
     fn default() -> Self {
-        Self { params: Params::DEFAULT }
+        Self {
+            params: Params::DEFAULT,
+        }
     }
 }
 
@@ -51,7 +53,9 @@ impl WebPasswordHasher {
         let Ok(parsed) = PasswordHash::new(stored.as_str()) else {
             return false;
         };
-        self.argon2().verify_password(candidate.as_bytes(), &parsed).is_ok()
+        self.argon2()
+            .verify_password(candidate.as_bytes(), &parsed)
+            .is_ok()
     }
 
     /// Whether `stored` was made with other parameters than this hasher's
@@ -61,7 +65,9 @@ impl WebPasswordHasher {
         let Ok(parsed) = PasswordHash::new(stored.as_str()) else {
             return true;
         };
-        if parsed.algorithm != argon2::ARGON2ID_IDENT || parsed.version != Some(Version::V0x13.into()) {
+        if parsed.algorithm != argon2::ARGON2ID_IDENT
+            || parsed.version != Some(Version::V0x13.into())
+        {
             return true;
         }
         let Ok(params) = Params::try_from(&parsed) else {
@@ -71,7 +77,12 @@ impl WebPasswordHasher {
         params.m_cost() != self.params.m_cost()
             || params.t_cost() != self.params.t_cost()
             || params.p_cost() != self.params.p_cost()
-            || out_len != Some(self.params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN))
+            || out_len
+                != Some(
+                    self.params
+                        .output_len()
+                        .unwrap_or(Params::DEFAULT_OUTPUT_LEN),
+                )
     }
 }
 
@@ -81,7 +92,9 @@ mod tests {
     use crate::password::PasswordPolicy;
 
     fn accepted() -> AcceptedPassword {
-        PasswordPolicy::default().check("TAV#1532afhj@qF344", &[]).unwrap()
+        PasswordPolicy::default()
+            .check("TAV#1532afhj@qF344", &[])
+            .unwrap()
     }
 
     #[test]
@@ -89,12 +102,19 @@ mod tests {
         // Small memory keeps the test fast; the default is checked below.
         let hasher = WebPasswordHasher::new(1024, 2, 1).unwrap();
         let phc = hasher.hash(&accepted()).unwrap();
-        assert!(phc.as_str().starts_with("$argon2id$v=19$m=1024,t=2,p=1$"), "{}", phc.as_str());
+        assert!(
+            phc.as_str().starts_with("$argon2id$v=19$m=1024,t=2,p=1$"),
+            "{}",
+            phc.as_str()
+        );
         assert!(hasher.verify("TAV#1532afhj@qF344", &phc));
         assert!(!hasher.verify("TAV#1532afhj@qF345", &phc));
         assert!(!format!("{phc:?}").contains(phc.as_str()));
         let d = WebPasswordHasher::default();
-        assert_eq!((d.params.m_cost(), d.params.t_cost(), d.params.p_cost()), (19_456, 2, 1));
+        assert_eq!(
+            (d.params.m_cost(), d.params.t_cost(), d.params.p_cost()),
+            (19_456, 2, 1)
+        );
     }
 
     #[test]
@@ -104,7 +124,10 @@ mod tests {
         let phc = old.hash(&accepted()).unwrap();
         assert!(!old.needs_rehash(&phc));
         assert!(new.needs_rehash(&phc));
-        assert!(new.verify("TAV#1532afhj@qF344", &phc), "old hashes still verify");
+        assert!(
+            new.verify("TAV#1532afhj@qF344", &phc),
+            "old hashes still verify"
+        );
         assert!(PhcHash::from_stored("not a phc").is_err());
     }
 }

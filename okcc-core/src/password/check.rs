@@ -16,7 +16,11 @@ impl PasswordPolicy {
     ///
     /// zxcvbn runs only when every other rule passed; input over
     /// [`MAX_INPUT_BYTES`] bytes is refused at once as too long.
-    pub fn check(&self, candidate: &str, user_inputs: &[&str]) -> Result<AcceptedPassword, Rejection> {
+    pub fn check(
+        &self,
+        candidate: &str,
+        user_inputs: &[&str],
+    ) -> Result<AcceptedPassword, Rejection> {
         let violations = self.rule_violations(candidate, user_inputs);
         if !violations.is_empty() {
             return Err(Rejection::new(violations, None));
@@ -26,7 +30,10 @@ impl PasswordPolicy {
         };
         let score = zxcvbn_score(candidate, user_inputs);
         if score < min {
-            return Err(Rejection::new(vec![Violation::TooGuessable { score, min }], Some(score)));
+            return Err(Rejection::new(
+                vec![Violation::TooGuessable { score, min }],
+                Some(score),
+            ));
         }
         Ok(AcceptedPassword::new(candidate, score))
     }
@@ -37,7 +44,9 @@ impl PasswordPolicy {
     pub fn rule_violations(&self, candidate: &str, user_inputs: &[&str]) -> Vec<Violation> {
         let mut out = Vec::new();
         if candidate.len() > MAX_INPUT_BYTES {
-            out.push(Violation::TooLong { max: self.max_len.min(MAX_INPUT_BYTES) });
+            out.push(Violation::TooLong {
+                max: self.max_len.min(MAX_INPUT_BYTES),
+            });
             return out;
         }
         let stats = CharStats::of(candidate, self.allowed_symbols.as_deref());
@@ -80,7 +89,9 @@ impl PasswordPolicy {
                 out.push(Violation::KeyboardRun { len: len.max(2) });
             }
         }
-        if self.refuse_user_name && contains_user_input(candidate, user_inputs, self.user_name_min_len) {
+        if self.refuse_user_name
+            && contains_user_input(candidate, user_inputs, self.user_name_min_len)
+        {
             out.push(Violation::ContainsUserName);
         }
         if self.refuse_common && WeakList::contains(candidate) {
@@ -172,7 +183,9 @@ mod tests {
 
     #[test]
     fn req_1_2_source_example_passes() {
-        let accepted = PasswordPolicy::default().check("TAV#1532afhj@qF344", &[]).unwrap();
+        let accepted = PasswordPolicy::default()
+            .check("TAV#1532afhj@qF344", &[])
+            .unwrap();
         assert!(accepted.score() >= 3);
     }
 
@@ -196,7 +209,10 @@ mod tests {
     fn req_1_2_refuses_symbols_outside_the_set_each_with_its_own_violation() {
         assert_eq!(default_codes("TAV&1532afhj@qF344"), ["disallowed_symbol"]);
         assert_eq!(default_codes("TAV 1532afhj@qF344"), ["whitespace"]);
-        assert_eq!(default_codes("TAV\u{7}1532afhj@qF344"), ["control_character"]);
+        assert_eq!(
+            default_codes("TAV\u{7}1532afhj@qF344"),
+            ["control_character"]
+        );
         assert_eq!(default_codes("TAVé1532afhj@qF344"), ["non_ascii"]);
         for sym in PasswordPolicy::SOURCE_SYMBOLS.chars() {
             let pw = format!("TAV{sym}1532afhj@qF344");
@@ -225,7 +241,13 @@ mod tests {
         let c = default_codes("abc12345!");
         assert_eq!(c, ["sequential_run", "keyboard_run"]);
         let c = default_codes("qwerty");
-        for code in ["too_short", "missing_digit", "missing_symbol", "keyboard_run", "common_password"] {
+        for code in [
+            "too_short",
+            "missing_digit",
+            "missing_symbol",
+            "keyboard_run",
+            "common_password",
+        ] {
             assert!(c.contains(&code), "{code} in {c:?}");
         }
     }
@@ -242,7 +264,10 @@ mod tests {
     #[test]
     fn req_1_3_rejects_common_passwords() {
         let p = PasswordPolicy::permissive();
-        let p = PasswordPolicy { refuse_common: true, ..p };
+        let p = PasswordPolicy {
+            refuse_common: true,
+            ..p
+        };
         for pw in super::super::TOP_TEN {
             assert_eq!(codes(&p, pw, &[]), ["common_password"]);
         }
@@ -257,7 +282,9 @@ mod tests {
         assert!(r.has("too_guessable"));
         assert!(r.score().is_some());
         // Rules refuse first: no zxcvbn score.
-        let r = PasswordPolicy::default().check("abc12345!", &[]).unwrap_err();
+        let r = PasswordPolicy::default()
+            .check("abc12345!", &[])
+            .unwrap_err();
         assert_eq!(r.score(), None);
         assert!(!r.has("too_guessable"));
     }

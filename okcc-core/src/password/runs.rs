@@ -100,10 +100,21 @@ mod tests {
 
     #[test]
     fn req_1_2_sequential_runs_both_directions() {
-        for s in ["abc", "xyz", "XYZ", "aBc", "cba", "123", "987", "x1234y", "zyx"] {
+        for s in [
+            "abc", "xyz", "XYZ", "aBc", "cba", "123", "987", "x1234y", "zyx",
+        ] {
             assert!(has_sequential_run(s, 3), "{s}");
         }
-        for s in ["ab", "acb", "12", "1a2", "yza", "901", "aabb", "TAV#1532afhj@qF344"] {
+        for s in [
+            "ab",
+            "acb",
+            "12",
+            "1a2",
+            "yza",
+            "901",
+            "aabb",
+            "TAV#1532afhj@qF344",
+        ] {
             assert!(!has_sequential_run(s, 3), "{s}");
         }
         assert!(!has_sequential_run("abc", 4));
@@ -112,7 +123,9 @@ mod tests {
 
     #[test]
     fn req_1_2_keyboard_runs_on_every_row_both_directions() {
-        for s in ["qwer", "ASD", "!@#$", "zxc", "mnb", "890", "098", "lkj", ")(*", "poi"] {
+        for s in [
+            "qwer", "ASD", "!@#$", "zxc", "mnb", "890", "098", "lkj", ")(*", "poi",
+        ] {
             assert!(has_keyboard_run(s, 3), "{s}");
         }
         for s in ["qw", "qaz", "1q2w", "TAV#1532afhj@qF344", "p[]", "l;'"] {

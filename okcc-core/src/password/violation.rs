@@ -99,7 +99,9 @@ impl Violation {
             Self::KeyboardRun { len } => format!(
                 "must not contain {len} or more neighbouring keys of a keyboard row (like qwe, asd, 789, !@#)"
             ),
-            Self::ContainsUserName => "must not contain the user name or extension number".to_owned(),
+            Self::ContainsUserName => {
+                "must not contain the user name or extension number".to_owned()
+            }
             Self::CommonPassword => "is one of the most common passwords".to_owned(),
             Self::TooGuessable { score, min } => {
                 format!("is too easy to guess (strength {score} of 4, at least {min} required)")
@@ -124,7 +126,11 @@ pub struct Rejection {
 }
 
 fn join(violations: &[Violation]) -> String {
-    violations.iter().map(Violation::code).collect::<Vec<_>>().join(", ")
+    violations
+        .iter()
+        .map(Violation::code)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Rejection {
