@@ -16,10 +16,13 @@
 //!   backends can run them.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod credential;
 pub mod decision;
 pub mod ids;
+pub mod password;
 pub mod store;
 
 pub use decision::{Decision, Denial, DenyReason, RuleId};
 pub use ids::{Owner, TenantId, UserId};
+pub use password::{AcceptedPassword, PasswordPolicy, Rejection, Violation};
 pub use store::StoreError;

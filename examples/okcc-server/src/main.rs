@@ -7,6 +7,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod password;
+
 /// okcc: security for VoIP and call-center software.
 #[derive(Debug, Parser)]
 #[command(name = "okcc-server", version, about)]
@@ -16,9 +18,14 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Check passwords against the policy; audit SIP HA1 values for weak secrets.
+    Password(password::PasswordArgs),
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::Password(args) => password::run(args),
+    }
 }
