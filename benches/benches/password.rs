@@ -39,7 +39,7 @@ fn bench_check(c: &mut Criterion) {
     });
     let huge = "a".repeat(1 << 20);
     g.bench_function("check_1mb_input", |b| {
-        b.iter(|| policy.check(black_box(&huge), &[]).is_err())
+        b.iter(|| policy.check(black_box(&huge), &[]).is_err());
     });
     g.finish();
 }
@@ -65,7 +65,7 @@ fn bench_argon2(c: &mut Criterion) {
     let mut g = c.benchmark_group("argon2id");
     g.sample_size(10);
     g.bench_function("hash_owasp_m19456_t2_p1", |b| {
-        b.iter(|| hasher.hash(black_box(&pw)))
+        b.iter(|| hasher.hash(black_box(&pw)));
     });
     g.finish();
 }

@@ -23,7 +23,7 @@ pub enum DigestAlgorithm {
 
 impl DigestAlgorithm {
     /// The digest length in bytes.
-    pub fn len(self) -> usize {
+    pub fn output_len(self) -> usize {
         match self {
             Self::Md5 => 16,
             Self::Sha256 | Self::Sha512_256 => 32,
@@ -96,10 +96,10 @@ impl Ha1 {
     /// Parses a stored lower- or upper-case hex HA1 of `algorithm`.
     /// `None` when the length or a digit is wrong.
     pub fn from_hex(algorithm: DigestAlgorithm, hex: &str) -> Option<Self> {
-        if hex.len() != algorithm.len() * 2 {
+        if hex.len() != algorithm.output_len() * 2 {
             return None;
         }
-        let mut buf = Zeroizing::new(vec![0u8; algorithm.len()]);
+        let mut buf = Zeroizing::new(vec![0u8; algorithm.output_len()]);
         base16ct::mixed::decode(hex.as_bytes(), &mut buf).ok()?;
         Some(Self {
             algorithm,

@@ -79,15 +79,15 @@ impl PasswordPolicy {
                 out.push(Violation::NonAscii);
             }
         }
-        if let Some(len) = self.sequential_run {
-            if has_sequential_run(candidate, len) {
-                out.push(Violation::SequentialRun { len: len.max(2) });
-            }
+        if let Some(len) = self.sequential_run
+            && has_sequential_run(candidate, len)
+        {
+            out.push(Violation::SequentialRun { len: len.max(2) });
         }
-        if let Some(len) = self.keyboard_run {
-            if has_keyboard_run(candidate, len) {
-                out.push(Violation::KeyboardRun { len: len.max(2) });
-            }
+        if let Some(len) = self.keyboard_run
+            && has_keyboard_run(candidate, len)
+        {
+            out.push(Violation::KeyboardRun { len: len.max(2) });
         }
         if self.refuse_user_name
             && contains_user_input(candidate, user_inputs, self.user_name_min_len)
