@@ -18,6 +18,8 @@
 
 pub mod decision;
 pub mod ids;
+pub mod mask;
+pub mod recycle;
 pub mod store;
 
 pub use decision::{Decision, Denial, DenyReason, RuleId};
