@@ -20,7 +20,10 @@ pub mod decision;
 pub mod ids;
 pub mod mask;
 pub mod recycle;
+pub mod rbac;
 pub mod store;
+#[cfg(test)]
+mod test_util;
 
 pub use decision::{Decision, Denial, DenyReason, RuleId};
 pub use ids::{Owner, TenantId, UserId};
