@@ -7,6 +7,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod mask;
+
 /// okcc: security for VoIP and call-center software.
 #[derive(Debug, Parser)]
 #[command(name = "okcc-server", version, about)]
@@ -16,9 +18,14 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Mask phone numbers or SIP/tel URIs read from stdin, one per line.
+    Mask(mask::MaskArgs),
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::Mask(args) => mask::run(&args),
+    }
 }
