@@ -43,9 +43,8 @@ impl CheckpointKey {
     fn mac(&self, anchor: ChainAnchor) -> Hmac<Sha256> {
         // HMAC accepts keys of any length, so this cannot fail; fall back
         // to an empty-key MAC would be wrong, hence the explicit match.
-        let mut mac = match <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0) {
-            Ok(m) => m,
-            Err(_) => unreachable_key(),
+        let Ok(mut mac) = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0) else {
+            unreachable_key()
         };
         mac.update(DOMAIN);
         mac.update(&anchor.seq.to_be_bytes());
@@ -123,7 +122,7 @@ impl CheckpointPolicy {
 
     /// The checkpoint for `anchor`, if one is due there.
     pub fn due(&self, anchor: ChainAnchor) -> Option<Checkpoint> {
-        (anchor.seq % self.every == 0).then(|| self.key.sign(anchor))
+        anchor.seq.is_multiple_of(self.every).then(|| self.key.sign(anchor))
     }
 }
 

@@ -48,7 +48,7 @@ pub enum JsonlRecord {
     /// Where the chain of the following events starts.
     Anchor(ChainAnchor),
     /// A stored event.
-    Event(StoredEvent),
+    Event(Box<StoredEvent>),
     /// A keyed checkpoint.
     Checkpoint(Checkpoint),
 }
@@ -258,7 +258,7 @@ pub fn fuzz_verify_jsonl(data: &[u8]) -> Result<crate::verify::VerifyReport, Jso
             JsonlRecord::Event(e) => {
                 start(&mut verifier, ChainAnchor::GENESIS);
                 if let Some(v) = verifier.as_mut() {
-                    let _ = v.push(e);
+                    let _ = v.push(*e);
                 }
             }
             JsonlRecord::Checkpoint(c) => {

@@ -37,6 +37,7 @@ pub mod label;
 pub mod memory;
 pub mod query;
 pub mod store;
+pub mod sink;
 pub mod verify;
 
 pub use action::Action;
@@ -50,4 +51,5 @@ pub use label::{Label, RequestId, Text};
 pub use memory::MemoryAuditStore;
 pub use query::{ActorFilter, AuditQuery, ResultFilter, TargetFilter};
 pub use store::{AppendReceipt, AuditStore, RetentionReport};
+pub use sink::{AuditSink, SinkConfig, SinkError};
 pub use verify::{ChainVerifier, Tamper, VerifyOptions, VerifyReport};

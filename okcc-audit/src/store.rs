@@ -130,7 +130,7 @@ pub trait AuditStore: Debug + Send + Sync + 'static {
         let head = self.head().await?;
         let from = options
             .from_seq
-            .unwrap_or(anchor.seq.saturating_add(1))
+            .unwrap_or_else(|| anchor.seq.saturating_add(1))
             .max(anchor.seq.saturating_add(1));
         let to = options.to_seq.unwrap_or(head.seq).min(head.seq);
         let start = if from == anchor.seq.saturating_add(1) {
@@ -235,7 +235,7 @@ pub trait AuditStore: Debug + Send + Sync + 'static {
                             buf.extend_from_slice(row.as_bytes());
                         }
                         ExportFormat::JsonLines => {
-                            write_jsonl_line(&JsonlRecord::Event(e), &mut buf).map_err(json_err)?;
+                            write_jsonl_line(&JsonlRecord::Event(Box::new(e)), &mut buf).map_err(json_err)?;
                             while let Some(cp) = cps.next_if(|c| c.seq <= seq) {
                                 if cp.seq == seq {
                                     summary.checkpoints += 1;
@@ -268,7 +268,7 @@ pub trait AuditStore: Debug + Send + Sync + 'static {
                             buf.extend_from_slice(row.as_bytes());
                         }
                         ExportFormat::JsonLines => {
-                            write_jsonl_line(&JsonlRecord::Event(e), &mut buf).map_err(json_err)?;
+                            write_jsonl_line(&JsonlRecord::Event(Box::new(e)), &mut buf).map_err(json_err)?;
                         }
                     }
                 }
@@ -345,7 +345,7 @@ pub trait AuditStore: Debug + Send + Sync + 'static {
                 last = ChainAnchor::of(&e);
                 purged += 1;
                 let seq = e.seq;
-                write_jsonl_line(&JsonlRecord::Event(e), &mut buf).map_err(json_err)?;
+                write_jsonl_line(&JsonlRecord::Event(Box::new(e)), &mut buf).map_err(json_err)?;
                 while let Some(cp) = cps.next_if(|c| c.seq <= seq) {
                     if cp.seq == seq {
                         write_jsonl_line(&JsonlRecord::Checkpoint(cp), &mut buf)
