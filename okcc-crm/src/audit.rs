@@ -9,8 +9,12 @@ use std::fmt::Debug;
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use okcc_core::{TenantId, UserId};
+use okcc_audit::{
+    Action, Actor, AuditEvent, AuditSink, DetailValue, EventError, EventId, Outcome, Target, Text,
+};
+use okcc_core::{RuleId, TenantId, UserId};
 use serde::Serialize;
+use time::OffsetDateTime;
 
 use crate::customer::CustomerId;
 use crate::reveal::RevealId;
@@ -79,11 +83,16 @@ pub struct CrmEvent {
     pub detail: String,
 }
 
-/// Where CRM events go. Must not block for long: hand the event to a
-/// queue (the `okcc-audit` sink does).
+/// The audit sink could not take an event.
+#[derive(Debug, thiserror::Error)]
+#[error("audit sink could not record the event")]
+pub struct AuditUnavailable(#[source] pub Box<dyn std::error::Error + Send + Sync>);
+
+/// Where CRM events go.
+#[async_trait::async_trait]
 pub trait CrmAudit: Debug + Send + Sync + 'static {
-    /// Records one event.
-    fn record(&self, event: CrmEvent);
+    /// Records one event (may wait for room in a queue).
+    async fn record(&self, event: CrmEvent) -> Result<(), AuditUnavailable>;
 }
 
 /// Keeps events in memory (tests, `--store memory`).
@@ -102,11 +111,108 @@ impl MemoryCrmAudit {
     }
 }
 
+#[async_trait::async_trait]
 impl CrmAudit for MemoryCrmAudit {
-    fn record(&self, event: CrmEvent) {
+    async fn record(&self, event: CrmEvent) -> Result<(), AuditUnavailable> {
         self.events
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(event);
+        Ok(())
+    }
+}
+
+/// Hands CRM events to the `okcc-audit` [`AuditSink`] (hash-chained
+/// store), as [`AuditEvent`]s with the CRM actions of [`Action`].
+#[derive(Debug)]
+pub struct SinkCrmAudit {
+    sink: AuditSink,
+}
+
+impl SinkCrmAudit {
+    /// Reports to `sink`.
+    pub fn new(sink: AuditSink) -> Self {
+        Self { sink }
+    }
+}
+
+/// Converts a CRM event into an operation-log event.
+pub fn to_audit_event(event: &CrmEvent) -> Result<AuditEvent, EventError> {
+    let action = match event.action {
+        CrmAction::Create => Action::CrmCreate,
+        CrmAction::Delete => Action::CrmDelete,
+        CrmAction::ListDeleted => Action::custom("crm.list-deleted")?,
+        CrmAction::Purge => Action::CrmPurge,
+        CrmAction::Read => Action::custom("crm.read")?,
+        CrmAction::Restore => Action::CrmRestore,
+        CrmAction::RevealDecide | CrmAction::RevealRequest => Action::NumberRevealRequest,
+        CrmAction::RevealNumber => Action::NumberReveal,
+        CrmAction::Search => Action::custom("crm.search")?,
+        CrmAction::Update => Action::CrmUpdate,
+    };
+    let outcome = match &event.outcome {
+        CrmOutcome::Success => Outcome::Success,
+        CrmOutcome::Failed(reason) => Outcome::failure(reason)
+            .or_else(|_| Outcome::failure("failed (reason too long to record)"))?,
+        CrmOutcome::Denied(code) => Outcome::denied(
+            RuleId::new(format!("rbac:{code}")),
+            okcc_core::DenyReason::PermissionDenied,
+        ),
+    };
+    let actor = Actor::user(event.actor.clone(), Some(event.tenant.clone()));
+    let mut out = AuditEvent::at(
+        EventId::generate(),
+        OffsetDateTime::from(event.at),
+        actor,
+        action,
+        outcome,
+    )
+    .with_tenant(Some(event.tenant.clone()));
+    if let Some(id) = event.customer {
+        out = out.with_target(Target::new("customer", &id.0.to_string())?);
+    } else if let Some(id) = event.reveal {
+        out = out.with_target(Target::new("reveal-request", &id.0.to_string())?);
+    }
+    if let Some(id) = event.reveal {
+        out = out.with_detail(
+            "reveal",
+            DetailValue::Int(i64::try_from(id.0).unwrap_or(i64::MAX)),
+        )?;
+    }
+    out = out.with_detail("step", DetailValue::Text(Text::new(step(event.action))?))?;
+    if !event.detail.is_empty() {
+        // Already masked by the service; bounded by the Text limits.
+        let detail: String = event.detail.chars().take(200).collect();
+        if let Ok(text) = Text::new(&detail) {
+            out = out.with_detail("detail", DetailValue::Text(text))?;
+        }
+    }
+    Ok(out)
+}
+
+fn step(action: CrmAction) -> &'static str {
+    match action {
+        CrmAction::Create => "create",
+        CrmAction::Delete => "delete",
+        CrmAction::ListDeleted => "list-deleted",
+        CrmAction::Purge => "purge",
+        CrmAction::Read => "read",
+        CrmAction::Restore => "restore",
+        CrmAction::RevealDecide => "decide",
+        CrmAction::RevealNumber => "reveal",
+        CrmAction::RevealRequest => "request",
+        CrmAction::Search => "search",
+        CrmAction::Update => "update",
+    }
+}
+
+#[async_trait::async_trait]
+impl CrmAudit for SinkCrmAudit {
+    async fn record(&self, event: CrmEvent) -> Result<(), AuditUnavailable> {
+        let event = to_audit_event(&event).map_err(|e| AuditUnavailable(Box::new(e)))?;
+        self.sink
+            .record(event)
+            .await
+            .map_err(|e| AuditUnavailable(Box::new(e)))
     }
 }

@@ -45,6 +45,9 @@ pub enum FieldError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CrmError {
+    /// The operation was done but its audit event could not be recorded.
+    #[error("audit log unavailable")]
+    AuditUnavailable(#[source] crate::audit::AuditUnavailable),
     /// The principal may not do this.
     #[error("permission denied")]
     Denied(#[from] Denied),

@@ -25,7 +25,7 @@ use okcc_core::recycle::{DeleteReason, Deletion, Retention};
 use okcc_core::store::{Page, PageOf};
 use okcc_core::{Owner, TenantId};
 
-use crate::audit::{CrmAction, CrmAudit, CrmEvent, CrmOutcome};
+use crate::audit::{AuditUnavailable, CrmAction, CrmAudit, CrmEvent, CrmOutcome};
 use crate::customer::{CustomerFields, CustomerId};
 use crate::error::{CrmError, FieldError};
 use crate::reveal::{RevealBook, RevealId, RevealPolicy, RevealRequest};
@@ -122,8 +122,13 @@ impl CrmService {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn emit(&self, ctx: &Ctx<'_>, outcome: CrmOutcome, detail: String) {
-        self.audit.record(CrmEvent {
+    async fn emit(
+        &self,
+        ctx: &Ctx<'_>,
+        outcome: CrmOutcome,
+        detail: String,
+    ) -> Result<(), AuditUnavailable> {
+        let event = CrmEvent {
             at: ctx.now,
             actor: ctx.principal.user().clone(),
             tenant: ctx.tenant.clone(),
@@ -132,41 +137,44 @@ impl CrmService {
             reveal: ctx.reveal,
             outcome,
             detail,
-        });
+        };
+        self.audit.record(event).await
     }
 
-    fn check(&self, ctx: &Ctx<'_>, permission: Permission) -> Result<(), CrmError> {
+    async fn check(&self, ctx: &Ctx<'_>, permission: Permission) -> Result<(), CrmError> {
         let owner = Owner::Tenant(ctx.tenant.clone());
-        authorize(ctx.principal, permission, &owner)
-            .map(drop)
-            .map_err(|denied| {
-                self.emit(
-                    ctx,
-                    CrmOutcome::Denied(denied.reason.code()),
-                    permission.name().to_owned(),
-                );
-                CrmError::Denied(denied)
-            })
+        match authorize(ctx.principal, permission, &owner) {
+            Ok(_) => Ok(()),
+            Err(denied) => {
+                let outcome = CrmOutcome::Denied(denied.reason.code());
+                // A failed audit write does not change the denial.
+                let _unaudited = self.emit(ctx, outcome, permission.name().to_owned()).await;
+                Err(CrmError::Denied(denied))
+            }
+        }
     }
 
-    /// Records the end of an operation; returns the result unchanged.
-    fn finish<T>(
+    /// Records the end of an operation. If a successful operation cannot
+    /// be audited, the caller gets [`CrmError::AuditUnavailable`].
+    async fn finish<T>(
         &self,
         ctx: &Ctx<'_>,
         result: Result<T, CrmError>,
         detail: String,
     ) -> Result<T, CrmError> {
-        match &result {
-            Ok(_) => self.emit(ctx, CrmOutcome::Success, detail),
+        let recorded = match &result {
+            Ok(_) => self.emit(ctx, CrmOutcome::Success, detail).await,
             // Error messages hold ids and rule names, never numbers; mask
             // anyway in case a backend quotes a value.
-            Err(e) => self.emit(
-                ctx,
-                CrmOutcome::Failed(mask_text(&e.to_string(), MaskMode::Full)),
-                detail,
-            ),
+            Err(e) => {
+                let reason = mask_text(&e.to_string(), MaskMode::Full);
+                self.emit(ctx, CrmOutcome::Failed(reason), detail).await
+            }
+        };
+        match (result, recorded) {
+            (Ok(_), Err(e)) => Err(CrmError::AuditUnavailable(e)),
+            (result, _) => result,
         }
-        result
     }
 
     /// What the principal may see of numbers in `tenant`.
@@ -204,7 +212,7 @@ impl CrmService {
             reveal: None,
             now,
         };
-        self.check(&ctx, Permission::CrmWrite)?;
+        self.check(&ctx, Permission::CrmWrite).await?;
         let result = match fields.validate() {
             Ok(()) => self
                 .store
@@ -220,6 +228,7 @@ impl CrmService {
             result.map(|c| CustomerView::new(&c, access)),
             String::new(),
         )
+        .await
     }
 
     /// Reads one customer (`crm.read`); numbers are full with
@@ -240,7 +249,7 @@ impl CrmService {
             reveal: None,
             now,
         };
-        self.check(&ctx, Permission::CrmRead)?;
+        self.check(&ctx, Permission::CrmRead).await?;
         let result = match self.store.get(tenant, id).await {
             Ok(Some(c)) => Ok(c),
             Ok(None) => Err(CrmError::Store(okcc_core::StoreError::NotFound)),
@@ -263,6 +272,7 @@ impl CrmService {
             result.map(|c| CustomerView::new(&c, access)),
             String::new(),
         )
+        .await
     }
 
     /// Updates a customer if `expected_version` is current (`crm.write`).
@@ -283,7 +293,7 @@ impl CrmService {
             reveal: None,
             now,
         };
-        self.check(&ctx, Permission::CrmWrite)?;
+        self.check(&ctx, Permission::CrmWrite).await?;
         let result = match fields.validate() {
             Ok(()) => self
                 .store
@@ -298,6 +308,7 @@ impl CrmService {
             result.map(|c| CustomerView::new(&c, access)),
             format!("expected version {expected_version}"),
         )
+        .await
     }
 
     /// Searches by name, tag or number (`crm.read`); the query is echoed
@@ -318,7 +329,7 @@ impl CrmService {
             reveal: None,
             now,
         };
-        self.check(&ctx, Permission::CrmRead)?;
+        self.check(&ctx, Permission::CrmRead).await?;
         let access = self.number_access(principal, tenant);
         let (query, echo) = match input {
             SearchInput::Name(n) => (Ok(CustomerQuery::Name(n.clone())), self.masked(access, n)),
@@ -359,7 +370,7 @@ impl CrmService {
             SearchInput::Number(n) => mask_best_effort(n, self.config.mask_mode),
             SearchInput::Name(s) | SearchInput::Tag(s) => mask_text(s, self.config.mask_mode),
         };
-        self.finish(&ctx, result, audit_echo)
+        self.finish(&ctx, result, audit_echo).await
     }
 
     /// Moves a customer to the recycle bin with a reason (`crm.delete`).
@@ -379,7 +390,7 @@ impl CrmService {
             reveal: None,
             now,
         };
-        self.check(&ctx, Permission::CrmDelete)?;
+        self.check(&ctx, Permission::CrmDelete).await?;
         let result = match DeleteReason::new(reason) {
             Ok(reason) => {
                 let deletion = Deletion::new(principal.user().clone(), now, reason);
@@ -391,6 +402,7 @@ impl CrmService {
             Err(e) => Err(e.into()),
         };
         self.finish(&ctx, result, mask_text(reason, self.config.mask_mode))
+            .await
     }
 
     /// Lists the recycle bin (`crm.read`).
@@ -409,7 +421,7 @@ impl CrmService {
             reveal: None,
             now,
         };
-        self.check(&ctx, Permission::CrmRead)?;
+        self.check(&ctx, Permission::CrmRead).await?;
         let access = self.number_access(principal, tenant);
         let result = self
             .store
@@ -433,7 +445,7 @@ impl CrmService {
                     .collect();
                 PageOf::new(items, p.next)
             });
-        self.finish(&ctx, result, String::new())
+        self.finish(&ctx, result, String::new()).await
     }
 
     /// Restores a customer from the bin (`crm.restore`); a conflict if a
@@ -453,7 +465,7 @@ impl CrmService {
             reveal: None,
             now,
         };
-        self.check(&ctx, Permission::CrmRestore)?;
+        self.check(&ctx, Permission::CrmRestore).await?;
         let access = self.number_access(principal, tenant);
         let result = self.store.restore(tenant, id).await.map_err(CrmError::from);
         self.finish(
@@ -461,6 +473,7 @@ impl CrmService {
             result.map(|c| CustomerView::new(&c, access)),
             String::new(),
         )
+        .await
     }
 
     /// Purges one binned customer for good (`crm.purge`).
@@ -479,9 +492,9 @@ impl CrmService {
             reveal: None,
             now,
         };
-        self.check(&ctx, Permission::CrmPurge)?;
+        self.check(&ctx, Permission::CrmPurge).await?;
         let result = self.store.purge(tenant, id).await.map_err(CrmError::from);
-        self.finish(&ctx, result, "one".to_owned())
+        self.finish(&ctx, result, "one".to_owned()).await
     }
 
     /// Empties the tenant's bin (`crm.purge`); returns how many.
@@ -499,10 +512,10 @@ impl CrmService {
             reveal: None,
             now,
         };
-        self.check(&ctx, Permission::CrmPurge)?;
+        self.check(&ctx, Permission::CrmPurge).await?;
         let result = self.store.purge_all(tenant).await.map_err(CrmError::from);
         let detail = format!("all: {}", result.as_ref().map_or(0, |n| *n));
-        self.finish(&ctx, result, detail)
+        self.finish(&ctx, result, detail).await
     }
 
     /// Purges what the retention period says is due (`crm.purge`).
@@ -520,7 +533,7 @@ impl CrmService {
             reveal: None,
             now,
         };
-        self.check(&ctx, Permission::CrmPurge)?;
+        self.check(&ctx, Permission::CrmPurge).await?;
         let result = match self.config.retention.cutoff(now) {
             Some(cutoff) => self
                 .store
@@ -530,7 +543,7 @@ impl CrmService {
             None => Ok(0),
         };
         let detail = format!("past retention: {}", result.as_ref().map_or(0, |n| *n));
-        self.finish(&ctx, result, detail)
+        self.finish(&ctx, result, detail).await
     }
 
     /// Files a request to see one customer's full numbers
@@ -551,7 +564,7 @@ impl CrmService {
             reveal: None,
             now,
         };
-        self.check(&ctx, Permission::NumberRevealRequest)?;
+        self.check(&ctx, Permission::NumberRevealRequest).await?;
         let result = match self.store.get(tenant, id).await {
             Ok(Some(_)) => self
                 .book()
@@ -569,7 +582,7 @@ impl CrmService {
             _ => "",
         };
         let detail = format!("{detail}{}", mask_text(reason, self.config.mask_mode));
-        self.finish(&ctx, result, detail)
+        self.finish(&ctx, result, detail).await
     }
 
     /// Approves or denies a pending reveal request (`number.reveal.approve`;
@@ -590,7 +603,7 @@ impl CrmService {
             reveal: Some(request),
             now,
         };
-        self.check(&ctx, Permission::NumberRevealApprove)?;
+        self.check(&ctx, Permission::NumberRevealApprove).await?;
         let result = self
             .book()
             .decide(tenant, request, principal.user(), approve, now)
@@ -602,10 +615,11 @@ impl CrmService {
             result,
             if approve { "approve" } else { "deny" }.to_owned(),
         )
+        .await
     }
 
     /// Pending reveal requests of the tenant (`number.reveal.approve`).
-    pub fn pending_reveals(
+    pub async fn pending_reveals(
         &self,
         principal: &Principal,
         tenant: &TenantId,
@@ -619,7 +633,7 @@ impl CrmService {
             reveal: None,
             now,
         };
-        self.check(&ctx, Permission::NumberRevealApprove)?;
+        self.check(&ctx, Permission::NumberRevealApprove).await?;
         Ok(self.book().pending(tenant).into_iter().cloned().collect())
     }
 }

@@ -271,7 +271,10 @@ async fn req_8_2_reveal_grant_is_for_that_user_and_record_for_15_minutes() {
         Err(CrmError::Denied(_))
     ));
     assert_eq!(
-        svc.pending_reveals(&supervisor(), &a, t(2)).unwrap().len(),
+        svc.pending_reveals(&supervisor(), &a, t(2))
+            .await
+            .unwrap()
+            .len(),
         1
     );
     svc.decide_reveal(&supervisor(), &a, req.id, true, t(2))
@@ -349,4 +352,55 @@ async fn req_6_no_crm_operation_crosses_tenants() {
         audit.events()[1].outcome,
         CrmOutcome::Denied("cross-tenant")
     );
+}
+
+#[tokio::test]
+async fn req_5_crm_events_reach_the_hash_chained_audit_store_masked() {
+    use okcc_audit::{Action, AuditQuery, AuditSink, AuditStore, MemoryAuditStore, SinkConfig};
+    use okcc_crm::audit::SinkCrmAudit;
+
+    let store = Arc::new(MemoryAuditStore::new());
+    let (sink, _writer) = AuditSink::spawn(store.clone(), SinkConfig::default());
+    let audit = Arc::new(SinkCrmAudit::new(sink.clone()));
+    let svc = CrmService::new(
+        Arc::new(MemoryCustomerStore::new()),
+        audit,
+        CrmConfig::default(),
+    );
+    let a = acme();
+    let c = svc.create(&agent(), &a, zhang(), t(0)).await.unwrap();
+    let req = svc
+        .request_reveal(&agent(), &a, c.id, &format!("call {NUMBER}"), t(1))
+        .await
+        .unwrap();
+    svc.decide_reveal(&supervisor(), &a, req.id, true, t(2))
+        .await
+        .unwrap();
+    svc.get(&agent(), &a, c.id, t(3)).await.unwrap();
+    assert!(svc.purge_all(&agent(), &a, t(4)).await.is_err());
+    sink.flush().await.unwrap();
+    let page = store
+        .query(&AuditQuery::all(), Page::first(100))
+        .await
+        .unwrap();
+    let actions: Vec<String> = page
+        .items
+        .iter()
+        .map(|e| e.event.action.code().to_owned())
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            "crm.create",
+            "number.reveal-request",
+            "number.reveal-request",
+            "number.reveal",
+            "crm.purge"
+        ]
+    );
+    assert_eq!(page.items[3].event.action, Action::NumberReveal);
+    assert_eq!(page.items[4].event.outcome.code(), "denied");
+    let json = serde_json::to_string(&page.items).unwrap();
+    assert!(!json.contains(NUMBER), "{json}");
+    assert!(store.verify(&Default::default()).await.unwrap().is_intact());
 }
