@@ -19,8 +19,8 @@
 pub mod decision;
 pub mod ids;
 pub mod mask;
-pub mod recycle;
 pub mod rbac;
+pub mod recycle;
 pub mod store;
 #[cfg(test)]
 mod test_util;
