@@ -12,11 +12,11 @@
 //!
 //! What this crate does **not** do: serve HTTP, or store records in a
 //! database (SQLite and PostgreSQL backends come with the storage issue and
-//! must pass the [`testkit`] suite).
+//! must pass the `testkit` suite).
 //!
 //! ## Features
 //! - `testkit`: exports the [`CustomerStore`] conformance suite and the
-//!   [`customer_store_contract!`] macro.
+//!   `customer_store_contract!` macro.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod audit;

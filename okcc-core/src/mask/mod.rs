@@ -35,7 +35,7 @@
 //! assert_eq!(mask_number("sip:13812345678@pbx.example.com", MaskMode::Full).unwrap(),
 //!            "sip:00000000@pbx.example.com");
 //! // Input that is not a number is still never echoed in clear.
-//! assert_eq!(mask_best_effort("138-1234-56x78", MaskMode::MiddleFour), "***-****-**x**");
+//! assert_eq!(mask_best_effort("138-1234-56a78", MaskMode::MiddleFour), "***-****-**a**");
 //! ```
 
 mod number;

@@ -2,7 +2,7 @@
 //!
 //! One async trait with domain verbs; the semantics (what restore means,
 //! which keys must be unique) come from [`okcc_core::recycle`], and every
-//! backend must pass the conformance suite in [`testkit`](crate::testkit)
+//! backend must pass the conformance suite in `okcc_crm::testkit`
 //! (feature `testkit`). [`memory`] is always compiled; SQLite and
 //! PostgreSQL backends come with the storage issue.
 
