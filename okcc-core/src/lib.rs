@@ -20,7 +20,12 @@ pub mod credential;
 pub mod decision;
 pub mod ids;
 pub mod password;
+pub mod mask;
+pub mod rbac;
+pub mod recycle;
 pub mod store;
+#[cfg(test)]
+mod test_util;
 
 pub use decision::{Decision, Denial, DenyReason, RuleId};
 pub use ids::{Owner, TenantId, UserId};

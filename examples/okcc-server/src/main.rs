@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod password;
+mod mask;
 
 /// okcc: security for VoIP and call-center software.
 #[derive(Debug, Parser)]
@@ -21,11 +22,14 @@ struct Cli {
 enum Command {
     /// Check passwords against the policy; audit SIP HA1 values for weak secrets.
     Password(password::PasswordArgs),
+    /// Mask phone numbers or SIP/tel URIs read from stdin, one per line.
+    Mask(mask::MaskArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Password(args) => password::run(args),
+        Command::Mask(args) => mask::run(&args),
     }
 }

@@ -1,0 +1,18 @@
+//! Replays the `mask_number` fuzz corpus through the fuzz target's
+//! function, so `cargo test` covers it on stable Rust.
+
+use std::fs;
+use std::path::Path;
+
+#[test]
+fn replays_mask_number_corpus() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/mask_number");
+    let mut count = 0;
+    for entry in fs::read_dir(&dir).expect("corpus directory exists") {
+        let path = entry.expect("dir entry").path();
+        let data = fs::read(&path).expect("corpus file readable");
+        okcc_core::mask::fuzzing::mask_number(&data);
+        count += 1;
+    }
+    assert!(count >= 10, "corpus has {count} files");
+}
