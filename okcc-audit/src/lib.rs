@@ -37,6 +37,9 @@ pub mod label;
 pub mod memory;
 pub mod query;
 pub mod store;
+#[cfg(feature = "testkit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
+pub mod testkit;
 pub mod sink;
 pub mod verify;
 
