@@ -7,13 +7,14 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use okcc_audit::{
-    Action, Actor, AuditEvent, AuditSink, AuditStore, EventId, MemoryAuditStore, Outcome, SinkConfig, Target,
-    VerifyOptions,
+    Action, Actor, AuditEvent, AuditSink, AuditStore, EventId, MemoryAuditStore, Outcome,
+    SinkConfig, Target, VerifyOptions,
 };
 use okcc_core::{DenyReason, RuleId, TenantId, UserId};
 
 fn event(n: u64) -> AuditEvent {
-    let t0 = time::OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let t0 = time::OffsetDateTime::from_unix_timestamp(1_790_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     AuditEvent::at(
         EventId::from_uuid(uuid::Uuid::from_u128(u128::from(n) + 1)),
         t0 + time::Duration::milliseconds(i64::try_from(n).unwrap_or(0)),
@@ -79,7 +80,11 @@ fn verify_million(c: &mut Criterion) {
     g.bench_function("verify_1m", |b| {
         b.iter(|| {
             let report = rt.block_on(store.verify(&VerifyOptions::all()));
-            assert!(report.as_ref().is_ok_and(|r| r.is_intact() && r.checked == 1_000_000));
+            assert!(
+                report
+                    .as_ref()
+                    .is_ok_and(|r| r.is_intact() && r.checked == 1_000_000)
+            );
             black_box(report)
         });
     });

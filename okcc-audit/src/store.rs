@@ -235,7 +235,8 @@ pub trait AuditStore: Debug + Send + Sync + 'static {
                             buf.extend_from_slice(row.as_bytes());
                         }
                         ExportFormat::JsonLines => {
-                            write_jsonl_line(&JsonlRecord::Event(Box::new(e)), &mut buf).map_err(json_err)?;
+                            write_jsonl_line(&JsonlRecord::Event(Box::new(e)), &mut buf)
+                                .map_err(json_err)?;
                             while let Some(cp) = cps.next_if(|c| c.seq <= seq) {
                                 if cp.seq == seq {
                                     summary.checkpoints += 1;
@@ -268,7 +269,8 @@ pub trait AuditStore: Debug + Send + Sync + 'static {
                             buf.extend_from_slice(row.as_bytes());
                         }
                         ExportFormat::JsonLines => {
-                            write_jsonl_line(&JsonlRecord::Event(Box::new(e)), &mut buf).map_err(json_err)?;
+                            write_jsonl_line(&JsonlRecord::Event(Box::new(e)), &mut buf)
+                                .map_err(json_err)?;
                         }
                     }
                 }

@@ -12,8 +12,8 @@ use time::OffsetDateTime;
 
 use crate::store::AuditStore;
 use crate::{
-    Action, ActorFilter, Actor, AuditEvent, AuditQuery, ChainAnchor, EventId, Outcome, ResultFilter, Target,
-    VerifyOptions,
+    Action, Actor, ActorFilter, AuditEvent, AuditQuery, ChainAnchor, EventId, Outcome,
+    ResultFilter, Target, VerifyOptions,
 };
 use okcc_core::store::Page;
 use okcc_core::{DenyReason, RuleId, TenantId, UserId};
@@ -21,8 +21,14 @@ use okcc_core::{DenyReason, RuleId, TenantId, UserId};
 /// Event number `n` of the suite: alternating tenants and actions, one
 /// second apart from 2026-09-21.
 pub fn sample_event(n: u64) -> AuditEvent {
-    let t0 = OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    let tenant = TenantId::new(if n.is_multiple_of(2) { "acme" } else { "globex" }).ok();
+    let t0 =
+        OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let tenant = TenantId::new(if n.is_multiple_of(2) {
+        "acme"
+    } else {
+        "globex"
+    })
+    .ok();
     let user = UserId::new(&format!("user{}", n % 3)).ok();
     let actor = user.map_or(Actor::Anonymous, |u| Actor::user(u, tenant));
     let outcome = if n.is_multiple_of(5) {
@@ -34,7 +40,11 @@ pub fn sample_event(n: u64) -> AuditEvent {
         EventId::from_uuid(uuid::Uuid::from_u128(u128::from(n) + 1)),
         t0 + time::Duration::seconds(i64::try_from(n).unwrap_or(0)),
         actor,
-        if n.is_multiple_of(3) { Action::CrmDelete } else { Action::Login },
+        if n.is_multiple_of(3) {
+            Action::CrmDelete
+        } else {
+            Action::Login
+        },
         outcome,
     );
     if let Ok(t) = Target::new("customer", &format!("c-{}", n % 4)) {
@@ -46,7 +56,10 @@ pub fn sample_event(n: u64) -> AuditEvent {
 async fn fill(store: &dyn AuditStore, n: u64) {
     let events: Vec<_> = (0..n).map(sample_event).collect();
     let r = store.append(events).await;
-    assert!(r.as_ref().is_ok_and(|r| r.appended as u64 == n), "append: {r:?}");
+    assert!(
+        r.as_ref().is_ok_and(|r| r.appended as u64 == n),
+        "append: {r:?}"
+    );
 }
 
 /// Append links events from seq 1 and the chain verifies.
@@ -57,7 +70,10 @@ pub async fn append_links_and_verifies(store: &dyn AuditStore) {
     let rows = store.read_chain(1, 100).await.expect("read");
     assert_eq!(rows.len(), 25);
     assert!(rows.iter().zip(1..).all(|(r, s)| r.seq == s));
-    assert_eq!(rows.first().map(|r| r.prev_hash), Some(ChainAnchor::GENESIS.hash));
+    assert_eq!(
+        rows.first().map(|r| r.prev_hash),
+        Some(ChainAnchor::GENESIS.hash)
+    );
     let report = store.verify(&VerifyOptions::all()).await.expect("verify");
     assert!(report.is_intact(), "{:?}", report.tamper);
     assert_eq!(report.checked, 25);
@@ -66,7 +82,10 @@ pub async fn append_links_and_verifies(store: &dyn AuditStore) {
 /// Appending an event id twice stores it once.
 pub async fn append_is_idempotent_by_id(store: &dyn AuditStore) {
     fill(store, 5).await;
-    let again = store.append(vec![sample_event(3), sample_event(5)]).await.expect("append");
+    let again = store
+        .append(vec![sample_event(3), sample_event(5)])
+        .await
+        .expect("append");
     assert_eq!((again.appended, again.skipped), (1, 1));
     assert_eq!(store.head().await.expect("head").seq, 6);
 }
@@ -96,14 +115,27 @@ pub async fn query_filters_and_pages(store: &dyn AuditStore) {
         .by(ActorFilter::User(UserId::new("user1").expect("u")))
         .action(Action::Login);
     let p = store.query(&by, Page::first(100)).await.expect("query");
-    assert!(p.items.iter().all(|e| e.event.action == Action::Login && e.event.actor.name() == Some("user1")));
+    assert!(
+        p.items
+            .iter()
+            .all(|e| e.event.action == Action::Login && e.event.actor.name() == Some("user1"))
+    );
     assert_eq!(p.items.len(), (0..60u64).filter(|n| n % 3 == 1).count());
     let t0 = sample_event(10).time;
     let range = AuditQuery::all().between(t0, t0 + time::Duration::seconds(5));
     let p = store.query(&range, Page::first(100)).await.expect("query");
-    assert_eq!(p.items.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![11, 12, 13, 14, 15]);
-    let newest = store.query(&AuditQuery::all().newest_first(), Page::first(2)).await.expect("query");
-    assert_eq!(newest.items.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![60, 59]);
+    assert_eq!(
+        p.items.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![11, 12, 13, 14, 15]
+    );
+    let newest = store
+        .query(&AuditQuery::all().newest_first(), Page::first(2))
+        .await
+        .expect("query");
+    assert_eq!(
+        newest.items.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![60, 59]
+    );
     let target = AuditQuery::all().target(crate::TargetFilter::exact(
         crate::Label::new("customer").expect("l"),
         crate::Text::new("c-1").expect("t"),
@@ -117,7 +149,10 @@ pub async fn retention_keeps_the_chain_verifiable(store: &dyn AuditStore) {
     fill(store, 40).await;
     let cut = sample_event(30).time;
     let mut archive = Vec::new();
-    let report = store.archive_and_purge(cut, &mut archive).await.expect("retention");
+    let report = store
+        .archive_and_purge(cut, &mut archive)
+        .await
+        .expect("retention");
     assert_eq!(report.purged, 30);
     assert_eq!(report.anchor.seq, 30);
     assert_eq!(store.anchor().await.expect("anchor"), report.anchor);
@@ -128,7 +163,13 @@ pub async fn retention_keeps_the_chain_verifiable(store: &dyn AuditStore) {
     assert!(archived.is_intact());
     assert_eq!(archived.last, report.anchor);
     fill_more(store, 40, 45).await;
-    assert!(store.verify(&VerifyOptions::all()).await.expect("verify").is_intact());
+    assert!(
+        store
+            .verify(&VerifyOptions::all())
+            .await
+            .expect("verify")
+            .is_intact()
+    );
 }
 
 async fn fill_more(store: &dyn AuditStore, from: u64, to: u64) {
@@ -142,7 +183,11 @@ pub async fn export_round_trips(store: &dyn AuditStore) {
     fill(store, 12).await;
     let mut jsonl = Vec::new();
     let s = store
-        .export(&AuditQuery::all(), crate::ExportFormat::JsonLines, &mut jsonl)
+        .export(
+            &AuditQuery::all(),
+            crate::ExportFormat::JsonLines,
+            &mut jsonl,
+        )
         .await
         .expect("export");
     assert_eq!(s.events, 12);
@@ -150,7 +195,11 @@ pub async fn export_round_trips(store: &dyn AuditStore) {
     assert!(report.is_intact() && report.checked == 12);
     let mut csv = Vec::new();
     store
-        .export(&AuditQuery::all().action(Action::CrmDelete), crate::ExportFormat::Csv, &mut csv)
+        .export(
+            &AuditQuery::all().action(Action::CrmDelete),
+            crate::ExportFormat::Csv,
+            &mut csv,
+        )
         .await
         .expect("export");
     let text = String::from_utf8(csv).expect("utf8");

@@ -17,7 +17,11 @@ fn req_5_1_audit_jsonl_corpus_replays_without_panic() {
         let path = entry.expect("entry").path();
         let data = std::fs::read(&path).expect("read");
         let result = fuzz_verify_jsonl(&data);
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
         if name.starts_with("valid") {
             let report = result.unwrap_or_else(|e| panic!("{name}: {e}"));
             assert!(report.is_intact(), "{name}: {:?}", report.tamper);

@@ -73,7 +73,8 @@ struct Source {
 
 impl Source {
     fn open(args: &StoreArgs) -> Result<Self, String> {
-        let file = File::open(&args.file).map_err(|e| format!("cannot open {}: {e}", args.file.display()))?;
+        let file = File::open(&args.file)
+            .map_err(|e| format!("cannot open {}: {e}", args.file.display()))?;
         let iter = read_jsonl(BufReader::new(file)).map(|r| r.map_err(|e| e.to_string()));
         Ok(Self {
             records: Box::new(iter),
@@ -100,7 +101,8 @@ fn verify(store: &StoreArgs, key_file: Option<&PathBuf>) -> Result<ExitCode, Str
     let key = match key_file {
         None => None,
         Some(p) => {
-            let bytes = std::fs::read(p).map_err(|e| format!("cannot read key file {}: {e}", p.display()))?;
+            let bytes = std::fs::read(p)
+                .map_err(|e| format!("cannot read key file {}: {e}", p.display()))?;
             Some(CheckpointKey::new(bytes.trim_ascii()).map_err(|e| e.to_string())?)
         }
     };
@@ -143,7 +145,10 @@ fn verify(store: &StoreArgs, key_file: Option<&PathBuf>) -> Result<ExitCode, Str
             Ok(ExitCode::SUCCESS)
         }
         Some(t) => {
-            println!("TAMPERED: {t} ({} events verified before it)", report.checked);
+            println!(
+                "TAMPERED: {t} ({} events verified before it)",
+                report.checked
+            );
             Ok(ExitCode::from(1))
         }
     }
@@ -183,7 +188,8 @@ fn export(store: &StoreArgs, format: Format, out: Option<&PathBuf>) -> Result<Ex
 }
 
 fn tail(store: &StoreArgs, n: usize) -> Result<ExitCode, String> {
-    let mut last: std::collections::VecDeque<StoredEvent> = std::collections::VecDeque::with_capacity(n.min(10_000));
+    let mut last: std::collections::VecDeque<StoredEvent> =
+        std::collections::VecDeque::with_capacity(n.min(10_000));
     for rec in Source::open(store)?.records {
         if let JsonlRecord::Event(e) = rec? {
             if n == 0 {
@@ -209,8 +215,14 @@ fn tail(store: &StoreArgs, n: usize) -> Result<ExitCode, String> {
             ev.actor,
             ev.action,
             ev.outcome.code(),
-            ev.outcome.rule().map(|r| format!(" rule={r}")).unwrap_or_default(),
-            ev.target.as_ref().map(|t| format!(" target={t}")).unwrap_or_default(),
+            ev.outcome
+                .rule()
+                .map(|r| format!(" rule={r}"))
+                .unwrap_or_default(),
+            ev.target
+                .as_ref()
+                .map(|t| format!(" target={t}"))
+                .unwrap_or_default(),
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -31,7 +31,8 @@ fn uuid_from(i: u64) -> uuid::Uuid {
 }
 
 fn time_at(i: u64) -> time::OffsetDateTime {
-    time::OffsetDateTime::from_unix_timestamp(1_790_000_000 + i64::try_from(i).expect("small")).expect("time")
+    time::OffsetDateTime::from_unix_timestamp(1_790_000_000 + i64::try_from(i).expect("small"))
+        .expect("time")
 }
 
 #[test]
@@ -40,8 +41,16 @@ fn req_5_1_cli_verifies_exports_and_tails_a_jsonl_file() {
     let file = dir.path().join("audit.jsonl");
     write_export(&file, 10);
 
-    let ok = bin().args(["audit", "verify", "--file"]).arg(&file).output().expect("runs");
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let ok = bin()
+        .args(["audit", "verify", "--file"])
+        .arg(&file)
+        .output()
+        .expect("runs");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     assert!(String::from_utf8_lossy(&ok.stdout).contains("ok: 10 events verified"));
 
     let csv = dir.path().join("audit.csv");
@@ -57,10 +66,19 @@ fn req_5_1_cli_verifies_exports_and_tails_a_jsonl_file() {
     assert_eq!(text.lines().count(), 11);
     assert!(text.starts_with("seq,time,id,"));
 
-    let tail = bin().args(["audit", "tail", "-n", "2", "--file"]).arg(&file).output().expect("runs");
+    let tail = bin()
+        .args(["audit", "tail", "-n", "2", "--file"])
+        .arg(&file)
+        .output()
+        .expect("runs");
     let tail = String::from_utf8_lossy(&tail.stdout).to_string();
     assert_eq!(tail.lines().count(), 2);
-    assert!(tail.lines().next().is_some_and(|l| l.trim_start().starts_with("9 ")), "{tail}");
+    assert!(
+        tail.lines()
+            .next()
+            .is_some_and(|l| l.trim_start().starts_with("9 ")),
+        "{tail}"
+    );
 }
 
 #[test]
@@ -74,15 +92,29 @@ fn req_5_1_cli_names_the_tampered_event_and_fails() {
     let edited: Vec<String> = lines
         .iter()
         .enumerate()
-        .map(|(i, l)| if i == 5 { l.replace("wrong password", "right password") } else { (*l).to_owned() })
+        .map(|(i, l)| {
+            if i == 5 {
+                l.replace("wrong password", "right password")
+            } else {
+                (*l).to_owned()
+            }
+        })
         .collect();
     std::fs::write(&file, edited.join("\n")).expect("write");
-    let out = bin().args(["audit", "verify", "--file"]).arg(&file).output().expect("runs");
+    let out = bin()
+        .args(["audit", "verify", "--file"])
+        .arg(&file)
+        .output()
+        .expect("runs");
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("event 5 was modified"));
 
     std::fs::write(&file, "{not json}\n").expect("write");
-    let out = bin().args(["audit", "verify", "--file"]).arg(&file).output().expect("runs");
+    let out = bin()
+        .args(["audit", "verify", "--file"])
+        .arg(&file)
+        .output()
+        .expect("runs");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 1"));
 }
