@@ -6,7 +6,7 @@
 //! methods built on [`AuditStore::read_chain`]. The memory backend is
 //! [`MemoryAuditStore`](crate::MemoryAuditStore); SQLite and PostgreSQL
 //! backends come with the storage issue and run the same conformance
-//! suite ([`crate::testkit`], feature `testkit`).
+//! suite (`okcc_audit::testkit`, feature `testkit`).
 
 use std::fmt::Debug;
 

@@ -4,7 +4,7 @@
 //! Each case takes a fresh, empty store. Run them all with the macro,
 //! one `#[tokio::test]` per case:
 //!
-//! ```ignore
+//! ```text
 //! okcc_audit::audit_store_contract!(fresh_sqlite_store());
 //! ```
 

@@ -8,7 +8,12 @@ use time::OffsetDateTime;
 /// A deterministic event number `n`.
 pub fn event(n: u64) -> AuditEvent {
     let t0 = OffsetDateTime::from_unix_timestamp(1_790_000_000).expect("time");
-    let tenant = TenantId::new(if n.is_multiple_of(2) { "acme" } else { "globex" }).expect("tenant");
+    let tenant = TenantId::new(if n.is_multiple_of(2) {
+        "acme"
+    } else {
+        "globex"
+    })
+    .expect("tenant");
     AuditEvent::at(
         EventId::from_uuid(uuid::Uuid::from_u128(u128::from(n) + 1)),
         t0 + time::Duration::seconds(i64::try_from(n).expect("small")),
