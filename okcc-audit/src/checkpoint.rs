@@ -122,7 +122,10 @@ impl CheckpointPolicy {
 
     /// The checkpoint for `anchor`, if one is due there.
     pub fn due(&self, anchor: ChainAnchor) -> Option<Checkpoint> {
-        anchor.seq.is_multiple_of(self.every).then(|| self.key.sign(anchor))
+        anchor
+            .seq
+            .is_multiple_of(self.every)
+            .then(|| self.key.sign(anchor))
     }
 }
 

@@ -36,8 +36,11 @@ pub mod export;
 pub mod label;
 pub mod memory;
 pub mod query;
-pub mod store;
 pub mod sink;
+pub mod store;
+#[cfg(feature = "testkit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
+pub mod testkit;
 pub mod verify;
 
 pub use action::Action;
@@ -50,6 +53,6 @@ pub use export::ExportFormat;
 pub use label::{Label, RequestId, Text};
 pub use memory::MemoryAuditStore;
 pub use query::{ActorFilter, AuditQuery, ResultFilter, TargetFilter};
-pub use store::{AppendReceipt, AuditStore, RetentionReport};
 pub use sink::{AuditSink, SinkConfig, SinkError};
+pub use store::{AppendReceipt, AuditStore, RetentionReport};
 pub use verify::{ChainVerifier, Tamper, VerifyOptions, VerifyReport};

@@ -146,7 +146,10 @@ impl AuditSink {
     /// Starts the writer task on the current tokio runtime. The task ends
     /// once every `AuditSink` clone is dropped and the queue is drained;
     /// await the handle to wait for that.
-    pub fn spawn(store: Arc<dyn AuditStore>, config: SinkConfig) -> (Self, tokio::task::JoinHandle<()>) {
+    pub fn spawn(
+        store: Arc<dyn AuditStore>,
+        config: SinkConfig,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
         let counters = Arc::new(Counters::default());
         let writer = Writer {
@@ -179,7 +182,10 @@ impl AuditSink {
 
     /// Hands `event` over, waiting for room in the queue if it is full.
     pub async fn record(&self, event: AuditEvent) -> Result<(), SinkError> {
-        self.tx.send(Msg::Event(event)).await.map_err(|_| SinkError::Closed)?;
+        self.tx
+            .send(Msg::Event(event))
+            .await
+            .map_err(|_| SinkError::Closed)?;
         self.counters.accepted.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -188,7 +194,10 @@ impl AuditSink {
     /// (committed to the store, or synced to the spill file).
     pub async fn flush(&self) -> Result<FlushReport, SinkError> {
         let (tx, rx) = oneshot::channel();
-        self.tx.send(Msg::Flush(tx)).await.map_err(|_| SinkError::Closed)?;
+        self.tx
+            .send(Msg::Flush(tx))
+            .await
+            .map_err(|_| SinkError::Closed)?;
         rx.await.map_err(|_| SinkError::Closed)?
     }
 
@@ -259,7 +268,10 @@ impl Writer {
                     Ok(()) => Ok(FlushReport {
                         spilled_pending: self.spill_pending,
                     }),
-                    Err(e) => Err(SinkError::Spill(std::io::Error::new(e.kind(), e.to_string()))),
+                    Err(e) => Err(SinkError::Spill(std::io::Error::new(
+                        e.kind(),
+                        e.to_string(),
+                    ))),
                 });
             }
         }
@@ -309,7 +321,9 @@ impl Writer {
 
     async fn spill(&mut self, batch: &mut Vec<AuditEvent>) -> std::io::Result<()> {
         let Some(path) = self.config.spill_path.clone() else {
-            return Err(std::io::Error::other("store unavailable and no spill file configured"));
+            return Err(std::io::Error::other(
+                "store unavailable and no spill file configured",
+            ));
         };
         let mut buf = Vec::with_capacity(batch.len() * 320);
         for e in batch.iter() {
@@ -319,7 +333,11 @@ impl Writer {
         if self.spill_bytes + buf.len() as u64 > self.config.max_spill_bytes {
             return Err(std::io::Error::other("spill file is full"));
         }
-        let mut f = tokio::fs::OpenOptions::new().create(true).append(true).open(&path).await?;
+        let mut f = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .await?;
         f.write_all(&buf).await?;
         f.sync_data().await?;
         self.spill_bytes += buf.len() as u64;
@@ -352,7 +370,9 @@ impl Writer {
             }
             // A torn last line (crash during a spill write) belongs to a
             // batch whose flush never returned; it is skipped.
-            let Ok(e) = serde_json::from_slice::<AuditEvent>(line) else { continue };
+            let Ok(e) = serde_json::from_slice::<AuditEvent>(line) else {
+                continue;
+            };
             events.push(e);
             if events.len() >= self.config.batch_max {
                 let n = events.len() as u64;
@@ -365,15 +385,26 @@ impl Writer {
         }
         if !events.is_empty() {
             let n = events.len() as u64;
-            self.store.append(events).await.map_err(std::io::Error::other)?;
+            self.store
+                .append(events)
+                .await
+                .map_err(std::io::Error::other)?;
             replayed += n;
         }
-        let f = tokio::fs::OpenOptions::new().write(true).truncate(true).open(&path).await?;
+        let f = tokio::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&path)
+            .await?;
         f.sync_all().await?;
         self.spill_pending = 0;
         self.spill_bytes = 0;
-        self.counters.replayed.fetch_add(replayed, Ordering::Relaxed);
-        self.counters.committed.fetch_add(replayed, Ordering::Relaxed);
+        self.counters
+            .replayed
+            .fetch_add(replayed, Ordering::Relaxed);
+        self.counters
+            .committed
+            .fetch_add(replayed, Ordering::Relaxed);
         Ok(())
     }
 }

@@ -6,7 +6,7 @@
 //! methods built on [`AuditStore::read_chain`]. The memory backend is
 //! [`MemoryAuditStore`](crate::MemoryAuditStore); SQLite and PostgreSQL
 //! backends come with the storage issue and run the same conformance
-//! suite ([`crate::testkit`], feature `testkit`).
+//! suite (`okcc_audit::testkit`, feature `testkit`).
 
 use std::fmt::Debug;
 
@@ -235,7 +235,8 @@ pub trait AuditStore: Debug + Send + Sync + 'static {
                             buf.extend_from_slice(row.as_bytes());
                         }
                         ExportFormat::JsonLines => {
-                            write_jsonl_line(&JsonlRecord::Event(Box::new(e)), &mut buf).map_err(json_err)?;
+                            write_jsonl_line(&JsonlRecord::Event(Box::new(e)), &mut buf)
+                                .map_err(json_err)?;
                             while let Some(cp) = cps.next_if(|c| c.seq <= seq) {
                                 if cp.seq == seq {
                                     summary.checkpoints += 1;
@@ -268,7 +269,8 @@ pub trait AuditStore: Debug + Send + Sync + 'static {
                             buf.extend_from_slice(row.as_bytes());
                         }
                         ExportFormat::JsonLines => {
-                            write_jsonl_line(&JsonlRecord::Event(Box::new(e)), &mut buf).map_err(json_err)?;
+                            write_jsonl_line(&JsonlRecord::Event(Box::new(e)), &mut buf)
+                                .map_err(json_err)?;
                         }
                     }
                 }

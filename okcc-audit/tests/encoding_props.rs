@@ -2,7 +2,9 @@
 //! never share an encoding.
 
 use okcc_audit::encoding::{decode, encode};
-use okcc_audit::{Action, Actor, AuditEvent, DetailValue, EventId, Label, MaskedPhone, Outcome, RequestId, Target};
+use okcc_audit::{
+    Action, Actor, AuditEvent, DetailValue, EventId, Label, MaskedPhone, Outcome, RequestId, Target,
+};
 use okcc_core::{DenyReason, RuleId, TenantId, UserId};
 use proptest::prelude::*;
 use time::OffsetDateTime;
@@ -13,14 +15,19 @@ fn slug() -> impl Strategy<Value = String> {
 
 fn actor() -> impl Strategy<Value = Actor> {
     prop_oneof![
-        (slug(), proptest::option::of(slug()), proptest::option::of(slug())).prop_map(|(u, t, r)| {
-            let user = UserId::new(&u).expect("slug");
-            let tenant = t.map(|t| TenantId::new(&t).expect("slug"));
-            match r {
-                Some(r) => Actor::user_in_role(user, tenant, Label::new(&r).expect("slug")),
-                None => Actor::user(user, tenant),
-            }
-        }),
+        (
+            slug(),
+            proptest::option::of(slug()),
+            proptest::option::of(slug())
+        )
+            .prop_map(|(u, t, r)| {
+                let user = UserId::new(&u).expect("slug");
+                let tenant = t.map(|t| TenantId::new(&t).expect("slug"));
+                match r {
+                    Some(r) => Actor::user_in_role(user, tenant, Label::new(&r).expect("slug")),
+                    None => Actor::user(user, tenant),
+                }
+            }),
         (slug(), proptest::option::of(slug())).prop_map(|(a, t)| Actor::sip_account(
             UserId::new(&a).expect("slug"),
             t.map(|t| TenantId::new(&t).expect("slug"))
@@ -35,7 +42,12 @@ fn outcome() -> impl Strategy<Value = Outcome> {
         Just(Outcome::Success),
         "[ -~]{0,40}".prop_map(|r| Outcome::failure(&r).expect("printable")),
         ("[ -~]{0,20}", 0usize..4).prop_map(|(rule, i)| {
-            let reasons = [DenyReason::BruteForce, DenyReason::BlockedRegion, DenyReason::Flood, DenyReason::TollFraud];
+            let reasons = [
+                DenyReason::BruteForce,
+                DenyReason::BlockedRegion,
+                DenyReason::Flood,
+                DenyReason::TollFraud,
+            ];
             Outcome::denied(RuleId::new(rule.as_str()), reasons[i])
         }),
     ]
@@ -48,7 +60,9 @@ fn detail_value() -> impl Strategy<Value = DetailValue> {
         "[ -~]{0,30}".prop_map(|t| DetailValue::text(&t).expect("printable")),
         any::<[u8; 4]>().prop_map(|b| DetailValue::Ip(std::net::IpAddr::from(b))),
         any::<[u8; 16]>().prop_map(|b| DetailValue::Ip(std::net::IpAddr::from(b))),
-        "[0-9]{3}".prop_map(|p| DetailValue::MaskedPhone(MaskedPhone::new(&format!("{p}****5678")).expect("masked"))),
+        "[0-9]{3}".prop_map(|p| DetailValue::MaskedPhone(
+            MaskedPhone::new(&format!("{p}****5678")).expect("masked")
+        )),
     ]
 }
 
@@ -66,28 +80,36 @@ fn event() -> impl Strategy<Value = AuditEvent> {
         proptest::collection::btree_map(slug(), detail_value(), 0..5),
         proptest::option::of(slug()),
     )
-        .prop_map(|(id, secs, nanos, actor, src, action, target, outcome, rid, detail, tenant)| {
-            let time = OffsetDateTime::from_unix_timestamp(secs).expect("range")
-                + time::Duration::nanoseconds(i64::from(nanos));
-            let mut e = AuditEvent::at(EventId::from_uuid(uuid::Uuid::from_u128(id)), time, actor, action, outcome)
+        .prop_map(
+            |(id, secs, nanos, actor, src, action, target, outcome, rid, detail, tenant)| {
+                let time = OffsetDateTime::from_unix_timestamp(secs).expect("range")
+                    + time::Duration::nanoseconds(i64::from(nanos));
+                let mut e = AuditEvent::at(
+                    EventId::from_uuid(uuid::Uuid::from_u128(id)),
+                    time,
+                    actor,
+                    action,
+                    outcome,
+                )
                 .with_tenant(tenant.map(|t| TenantId::new(&t).expect("slug")));
-            if let Some(ip) = src {
-                e = e.with_source(std::net::IpAddr::from(ip));
-            }
-            if let Some((k, i)) = target {
-                e = e.with_target(Target::new(&k, &i).expect("valid"));
-            }
-            if let Some(r) = rid {
-                e = e.with_request_id(RequestId::new(&r).expect("visible"));
-            }
-            for (k, v) in detail {
-                // keys naming secrets are refused by design; skip them
-                if let Ok(next) = e.clone().with_detail(&k, v) {
-                    e = next;
+                if let Some(ip) = src {
+                    e = e.with_source(std::net::IpAddr::from(ip));
                 }
-            }
-            e
-        })
+                if let Some((k, i)) = target {
+                    e = e.with_target(Target::new(&k, &i).expect("valid"));
+                }
+                if let Some(r) = rid {
+                    e = e.with_request_id(RequestId::new(&r).expect("visible"));
+                }
+                for (k, v) in detail {
+                    // keys naming secrets are refused by design; skip them
+                    if let Ok(next) = e.clone().with_detail(&k, v) {
+                        e = next;
+                    }
+                }
+                e
+            },
+        )
 }
 
 proptest! {

@@ -9,15 +9,17 @@ use async_trait::async_trait;
 use okcc_audit::chain::{ChainAnchor, StoredEvent};
 use okcc_audit::sink::SinkStats;
 use okcc_audit::{
-    AppendReceipt, AuditEvent, AuditQuery, AuditSink, AuditStore, Checkpoint, MemoryAuditStore, SinkConfig,
-    SinkError, VerifyOptions,
+    AppendReceipt, AuditEvent, AuditQuery, AuditSink, AuditStore, Checkpoint, MemoryAuditStore,
+    SinkConfig, SinkError, VerifyOptions,
 };
 use okcc_core::store::{Page, PageOf, StoreError};
 use tokio::sync::Semaphore;
 
 async fn stored_ids(store: &MemoryAuditStore) -> Vec<u64> {
     let rows = store.read_chain(1, usize::MAX).await.expect("read");
-    rows.iter().map(|r| r.event.id.as_uuid().as_u128() as u64 - 1).collect()
+    rows.iter()
+        .map(|r| r.event.id.as_uuid().as_u128() as u64 - 1)
+        .collect()
 }
 
 #[tokio::test]
@@ -30,7 +32,13 @@ async fn req_5_1_sink_commits_everything_in_order_on_flush() {
     let report = sink.flush().await.expect("flush");
     assert_eq!(report.spilled_pending, 0);
     assert_eq!(stored_ids(&store).await, (0..10_000).collect::<Vec<_>>());
-    assert!(store.verify(&VerifyOptions::all()).await.expect("verify").is_intact());
+    assert!(
+        store
+            .verify(&VerifyOptions::all())
+            .await
+            .expect("verify")
+            .is_intact()
+    );
     drop(sink);
     handle.await.expect("writer ends");
 }
@@ -57,7 +65,9 @@ async fn req_5_1_store_outage_spills_then_replays_in_order() {
     assert_eq!(report.spilled_pending, 0);
     assert_eq!(stored_ids(&store).await, (0..105).collect::<Vec<_>>());
     assert_eq!(std::fs::metadata(&spill).expect("spill").len(), 0);
-    let SinkStats { spilled, replayed, .. } = sink.stats();
+    let SinkStats {
+        spilled, replayed, ..
+    } = sink.stats();
     assert_eq!((spilled, replayed), (100, 100));
 }
 
@@ -92,7 +102,11 @@ struct GatedStore {
 #[async_trait]
 impl AuditStore for GatedStore {
     async fn append(&self, events: Vec<AuditEvent>) -> Result<AppendReceipt, StoreError> {
-        let permit = self.gate.acquire().await.map_err(|e| StoreError::Backend(Box::new(e)))?;
+        let permit = self
+            .gate
+            .acquire()
+            .await
+            .map_err(|e| StoreError::Backend(Box::new(e)))?;
         permit.forget();
         self.inner.append(events).await
     }
@@ -141,8 +155,16 @@ async fn req_5_1_full_queue_hands_the_event_back_and_loses_nothing() {
         tokio::task::yield_now().await;
     }
     let refused = refused.expect("back-pressure reached the caller");
-    assert_eq!(refused, common::event(accepted.len() as u64), "the event comes back");
-    assert!(accepted.len() <= 8 + 4, "queue + one batch: {}", accepted.len());
+    assert_eq!(
+        refused,
+        common::event(accepted.len() as u64),
+        "the event comes back"
+    );
+    assert!(
+        accepted.len() <= 8 + 4,
+        "queue + one batch: {}",
+        accepted.len()
+    );
     assert_eq!(sink.stats().refused_full, 1);
     store.gate.add_permits(1000);
     sink.flush().await.expect("flush");

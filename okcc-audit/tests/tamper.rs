@@ -4,8 +4,8 @@
 mod common;
 
 use okcc_audit::{
-    AuditStore, ChainAnchor, CheckpointKey, CheckpointPolicy, MemoryAuditStore, StoredEvent, Tamper,
-    VerifyOptions,
+    AuditStore, ChainAnchor, CheckpointKey, CheckpointPolicy, MemoryAuditStore, StoredEvent,
+    Tamper, VerifyOptions,
 };
 
 const N: u64 = 100_000;
@@ -20,7 +20,11 @@ async fn filled(store: MemoryAuditStore) -> MemoryAuditStore {
 }
 
 async fn verify(store: &MemoryAuditStore) -> Option<Tamper> {
-    store.verify(&VerifyOptions::all()).await.expect("verify").tamper
+    store
+        .verify(&VerifyOptions::all())
+        .await
+        .expect("verify")
+        .tamper
 }
 
 #[tokio::test]
@@ -48,7 +52,10 @@ async fn req_5_1_detects_an_edited_and_rehashed_event_at_the_link() {
         rows[MID].event.source = Some("198.51.100.1".parse().expect("ip"));
         rows[MID].hash = rows[MID].compute_hash();
     });
-    assert_eq!(verify(&store).await, Some(Tamper::LinkBroken { seq: 50_002 }));
+    assert_eq!(
+        verify(&store).await,
+        Some(Tamper::LinkBroken { seq: 50_002 })
+    );
 }
 
 #[tokio::test]
@@ -83,7 +90,10 @@ async fn req_5_1_detects_deleted_tail_events() {
 async fn req_5_1_detects_two_swapped_events() {
     let store = filled(MemoryAuditStore::new()).await;
     store.tamper_with_rows(|rows| rows.swap(MID, MID + 1));
-    assert_eq!(verify(&store).await, Some(Tamper::Reordered { seq: 50_002 }));
+    assert_eq!(
+        verify(&store).await,
+        Some(Tamper::Reordered { seq: 50_002 })
+    );
 }
 
 #[tokio::test]
@@ -95,7 +105,10 @@ async fn req_5_1_detects_an_inserted_event() {
         forged.event.id = okcc_audit::EventId::generate();
         rows.insert(MID, forged);
     });
-    assert_eq!(verify(&store).await, Some(Tamper::Inserted { after_seq: 50_000 }));
+    assert_eq!(
+        verify(&store).await,
+        Some(Tamper::Inserted { after_seq: 50_000 })
+    );
 }
 
 #[tokio::test]
@@ -109,13 +122,20 @@ async fn req_5_1_detects_a_well_forged_insertion() {
         let forged: StoredEvent = tail.link(common::event(999_999));
         rows.insert(MID, forged);
     });
-    assert_eq!(verify(&store).await, Some(Tamper::Inserted { after_seq: 50_000 }));
+    assert_eq!(
+        verify(&store).await,
+        Some(Tamper::Inserted { after_seq: 50_000 })
+    );
 }
 
 #[tokio::test]
 async fn req_10_5_keyed_checkpoints_catch_a_rebuilt_chain() {
     let key = CheckpointKey::new(&[42; 32]).expect("key");
-    let store = filled(MemoryAuditStore::with_checkpoints(CheckpointPolicy::new(key.clone(), 1000))).await;
+    let store = filled(MemoryAuditStore::with_checkpoints(CheckpointPolicy::new(
+        key.clone(),
+        1000,
+    )))
+    .await;
     // Edit event 50_001 and rebuild every hash after it, as an attacker
     // with database access but without the key can.
     store.tamper_with_rows(|rows| {
@@ -129,20 +149,33 @@ async fn req_10_5_keyed_checkpoints_catch_a_rebuilt_chain() {
     // Without the key the rebuilt chain looks intact (only the head moved).
     let unkeyed = store.verify(&VerifyOptions::all()).await.expect("verify");
     assert_eq!(unkeyed.tamper, Some(Tamper::LinkBroken { seq: N }));
-    let keyed = store.verify(&VerifyOptions::all().with_key(key)).await.expect("verify");
-    assert_eq!(keyed.tamper, Some(Tamper::CheckpointMismatch { seq: 51_000 }));
+    let keyed = store
+        .verify(&VerifyOptions::all().with_key(key))
+        .await
+        .expect("verify");
+    assert_eq!(
+        keyed.tamper,
+        Some(Tamper::CheckpointMismatch { seq: 51_000 })
+    );
     assert_eq!(keyed.last_checkpoint, Some(50_000));
 }
 
 #[tokio::test]
 async fn req_10_5_forged_checkpoint_is_reported() {
     let key = CheckpointKey::new(&[42; 32]).expect("key");
-    let store = filled(MemoryAuditStore::with_checkpoints(CheckpointPolicy::new(key.clone(), 1000))).await;
+    let store = filled(MemoryAuditStore::with_checkpoints(CheckpointPolicy::new(
+        key.clone(),
+        1000,
+    )))
+    .await;
     let wrong = CheckpointKey::new(&[1; 32]).expect("key");
     store.tamper_with_checkpoints(|cps| {
         let c = cps[3];
         cps[3] = wrong.sign(ChainAnchor::new(c.seq, c.hash));
     });
-    let report = store.verify(&VerifyOptions::all().with_key(key)).await.expect("verify");
+    let report = store
+        .verify(&VerifyOptions::all().with_key(key))
+        .await
+        .expect("verify");
     assert_eq!(report.tamper, Some(Tamper::BadCheckpoint { seq: 4000 }));
 }

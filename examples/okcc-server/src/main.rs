@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod password;
 mod mask;
+mod audit;
 
 /// okcc: security for VoIP and call-center software.
 #[derive(Debug, Parser)]
@@ -24,6 +25,9 @@ enum Command {
     Password(password::PasswordArgs),
     /// Mask phone numbers or SIP/tel URIs read from stdin, one per line.
     Mask(mask::MaskArgs),
+    /// The operation log: verify, export, tail.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 fn main() -> ExitCode {
@@ -31,5 +35,6 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Password(args) => password::run(args),
         Command::Mask(args) => mask::run(&args),
+        Command::Audit(cmd) => audit::run(cmd),
     }
 }
