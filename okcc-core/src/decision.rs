@@ -193,8 +193,9 @@ mod tests {
 
     #[test]
     fn decision_serializes_with_a_tag() {
-        let json = serde_json::to_string(&Decision::deny("feed:apiban", DenyReason::BlockedNetwork))
-            .expect("serializes");
+        let json =
+            serde_json::to_string(&Decision::deny("feed:apiban", DenyReason::BlockedNetwork))
+                .expect("serializes");
         assert_eq!(
             json,
             r#"{"decision":"deny","rule":"feed:apiban","reason":"blocked-network"}"#

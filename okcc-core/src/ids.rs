@@ -25,7 +25,9 @@ pub enum IdError {
         max: usize,
     },
     /// The id holds a character outside the allowed set.
-    #[error("id holds a character outside a-z A-Z 0-9 . _ - @ or does not start with a letter or digit")]
+    #[error(
+        "id holds a character outside a-z A-Z 0-9 . _ - @ or does not start with a letter or digit"
+    )]
     BadCharacter,
 }
 

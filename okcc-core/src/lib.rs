@@ -19,6 +19,7 @@
 pub mod decision;
 pub mod ids;
 pub mod rbac;
+pub mod review;
 pub mod store;
 #[cfg(test)]
 mod test_util;
