@@ -7,10 +7,12 @@ use std::path::PathBuf;
 
 use okcc_core::review::fuzzing;
 use okcc_core::review::voice::{VoiceFormat, sniff};
-use okcc_core::review::{Template, VoiceLimits, Variables};
+use okcc_core::review::{Template, Variables, VoiceLimits};
 
 fn corpus(name: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus").join(name);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(name);
     let mut files: Vec<_> = fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().path())

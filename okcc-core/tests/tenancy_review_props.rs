@@ -97,7 +97,12 @@ fn run(
             if current.is_some() {
                 return (false, vec![], None);
             }
-            return match ReviewItem::create(who, id.clone(), owners()[*owner].clone(), content(*text)) {
+            return match ReviewItem::create(
+                who,
+                id.clone(),
+                owners()[*owner].clone(),
+                content(*text),
+            ) {
                 Ok((item, t)) => {
                     store.insert(item).await.unwrap();
                     (true, vec![], Some(t))
@@ -112,7 +117,11 @@ fn run(
                 return (false, vec![], None);
             }
             let page = store.list(owner, None, Page::first(100)).await.unwrap();
-            return (true, page.items.iter().map(|i| i.owner().clone()).collect(), None);
+            return (
+                true,
+                page.items.iter().map(|i| i.owner().clone()).collect(),
+                None,
+            );
         }
         let Some(mut item) = current else {
             return (false, vec![], None);

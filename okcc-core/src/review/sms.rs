@@ -43,6 +43,19 @@ const GSM7_EXTENSION: &str = "\u{0C}^{}\\[~]|€";
 
 /// Septets `c` takes in GSM-7 (1 or 2), or `None` if it needs UCS-2.
 pub fn gsm7_septets(c: char) -> Option<usize> {
+    if c.is_ascii() {
+        // Fast path, equal to the tables (see the test).
+        return match c {
+            '`' => None,
+            '^' | '{' | '}' | '\\' | '[' | ']' | '~' | '|' | '\u{0C}' => Some(2),
+            ' '..='~' | '\n' | '\r' => Some(1),
+            _ => None,
+        };
+    }
+    table_septets(c)
+}
+
+fn table_septets(c: char) -> Option<usize> {
     if GSM7_BASIC.contains(c) {
         Some(1)
     } else if GSM7_EXTENSION.contains(c) {
@@ -103,6 +116,13 @@ pub fn analyze(text: &str) -> SmsInfo {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn ascii_fast_path_agrees_with_the_tables() {
+        for c in (0u8..128).map(char::from) {
+            assert_eq!(gsm7_septets(c), table_septets(c), "{c:?}");
+        }
+    }
 
     #[test]
     fn req_3_1_plain_text_is_gsm7_with_160_and_153_limits() {
