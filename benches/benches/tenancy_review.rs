@@ -21,7 +21,7 @@ fn bench(c: &mut Criterion) {
                 black_box(Permission::CrmRead),
                 black_box(&acme),
             )
-        })
+        });
     });
     c.bench_function("authorize_cross_tenant_deny", |b| {
         b.iter(|| {
@@ -30,16 +30,16 @@ fn bench(c: &mut Criterion) {
                 black_box(Permission::CrmRead),
                 black_box(&globex),
             )
-        })
+        });
     });
 
     let gsm = "Dear customer, your appointment is confirmed for tomorrow at 10:00. Reply STOP to opt out. Price 5€ [VAT incl.] ".repeat(3);
     let ucs2 = "您好，您的预约已确认，明天上午十点见。回复退订。".repeat(5);
     c.bench_function("sms_analyze_gsm_330", |b| {
-        b.iter(|| sms::analyze(black_box(&gsm)))
+        b.iter(|| sms::analyze(black_box(&gsm)));
     });
     c.bench_function("sms_analyze_ucs2_120", |b| {
-        b.iter(|| sms::analyze(black_box(&ucs2)))
+        b.iter(|| sms::analyze(black_box(&ucs2)));
     });
 
     let vars = Variables::default();
@@ -48,17 +48,17 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let t = Template::parse(black_box(&text), &vars).unwrap();
             t.preview(&vars).unwrap()
-        })
+        });
     });
 
     let limits = VoiceLimits::default();
     let wav = build_wav(1, 1, 8000, 16, 16000 * 60);
     let mp3 = build_mp3(2300); // about one minute
     c.bench_function("voice_sniff_wav_60s", |b| {
-        b.iter(|| sniff(black_box(&wav), &limits))
+        b.iter(|| sniff(black_box(&wav), &limits));
     });
     c.bench_function("voice_sniff_mp3_60s", |b| {
-        b.iter(|| sniff(black_box(&mp3), &limits))
+        b.iter(|| sniff(black_box(&mp3), &limits));
     });
 }
 
