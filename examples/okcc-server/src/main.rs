@@ -7,6 +7,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod content_check;
+
 /// okcc: security for VoIP and call-center software.
 #[derive(Debug, Parser)]
 #[command(name = "okcc-server", version, about)]
@@ -16,9 +18,14 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Check a voice file, TTS template or SMS template as the reviewer will see it.
+    ContentCheck(content_check::ContentCheckArgs),
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::ContentCheck(args) => content_check::run(&args),
+    }
 }
