@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod audit;
 mod content_check;
 
 /// okcc: security for VoIP and call-center software.
@@ -21,11 +22,15 @@ struct Cli {
 enum Command {
     /// Check a voice file, TTS template or SMS template as the reviewer will see it.
     ContentCheck(content_check::ContentCheckArgs),
+    /// The operation log: verify, export, tail.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::ContentCheck(args) => content_check::run(&args),
+        Command::Audit(cmd) => audit::run(cmd),
     }
 }
