@@ -29,6 +29,7 @@ pub mod action;
 pub mod actor;
 pub mod chain;
 pub mod checkpoint;
+pub mod core_records;
 pub mod detail;
 pub mod encoding;
 pub mod event;

@@ -66,6 +66,9 @@ pub enum DenyReason {
     BruteForce,
     /// Too many requests from one source.
     Flood,
+    /// The principal lacks the permission, or reached outside its tenant
+    /// (see `rbac::authorize`).
+    Forbidden,
     /// "Block all foreign" is on and the source is outside the home regions.
     ForeignRegion,
     /// The request could not be parsed.
@@ -92,6 +95,7 @@ impl DenyReason {
             Self::BlockedRegion => "blocked-region",
             Self::BruteForce => "brute-force",
             Self::Flood => "flood",
+            Self::Forbidden => "forbidden",
             Self::ForeignRegion => "foreign-region",
             Self::Malformed => "malformed",
             Self::NotAllowlisted => "not-allowlisted",

@@ -23,6 +23,7 @@ pub mod password;
 pub mod mask;
 pub mod rbac;
 pub mod recycle;
+pub mod review;
 pub mod store;
 #[cfg(test)]
 mod test_util;

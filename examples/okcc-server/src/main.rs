@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 mod password;
 mod mask;
 mod audit;
+mod content_check;
 
 /// okcc: security for VoIP and call-center software.
 #[derive(Debug, Parser)]
@@ -25,6 +26,8 @@ enum Command {
     Password(password::PasswordArgs),
     /// Mask phone numbers or SIP/tel URIs read from stdin, one per line.
     Mask(mask::MaskArgs),
+    /// Check a voice file, TTS template or SMS template as the reviewer will see it.
+    ContentCheck(content_check::ContentCheckArgs),
     /// The operation log: verify, export, tail.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -35,6 +38,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Password(args) => password::run(args),
         Command::Mask(args) => mask::run(&args),
+        Command::ContentCheck(args) => content_check::run(&args),
         Command::Audit(cmd) => audit::run(cmd),
     }
 }

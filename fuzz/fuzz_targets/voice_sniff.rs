@@ -1,0 +1,8 @@
+#![no_main]
+//! Fuzzes `okcc_core::review::fuzzing::voice_sniff`.
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    okcc_core::review::fuzzing::voice_sniff(data);
+});
