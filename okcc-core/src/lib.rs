@@ -16,7 +16,9 @@
 //!   backends can run them.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod access;
 pub mod decision;
+pub mod geo;
 pub mod ids;
 pub mod store;
 
