@@ -7,6 +7,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod access;
+
 /// okcc: security for VoIP and call-center software.
 #[derive(Debug, Parser)]
 #[command(name = "okcc-server", version, about)]
@@ -16,9 +18,15 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// IP, network and region access control.
+    #[command(subcommand)]
+    Access(access::AccessCommand),
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::Access(cmd) => access::run(cmd),
+    }
 }

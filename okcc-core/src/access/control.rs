@@ -7,7 +7,9 @@ use arc_swap::ArcSwap;
 
 use super::feed::BlocklistFeed;
 use super::parse::RuleFileError;
-use super::policy::{AccessDecision, AccessPolicy, AccessRequest, CompiledRules, PolicyError, SWITCH_RULE};
+use super::policy::{
+    AccessDecision, AccessPolicy, AccessRequest, CompiledRules, PolicyError, SWITCH_RULE,
+};
 use super::rule::RuleSet;
 use crate::decision::RuleId;
 use crate::geo::GeoLookup;
@@ -58,22 +60,36 @@ pub struct AccessControl {
 
 impl std::fmt::Debug for AccessControl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AccessControl").field("current", &self.current.load()).finish()
+        f.debug_struct("AccessControl")
+            .field("current", &self.current.load())
+            .finish()
     }
 }
 
 impl AccessControl {
     /// No rules (everything allowed), with an optional GeoIP lookup.
     pub fn new(geo: Option<Arc<dyn GeoLookup>>) -> Self {
-        let sources = Sources { rules: Arc::default(), feeds: BTreeMap::new(), block_foreign: None, geo };
-        let policy = sources.build().unwrap_or_else(|_| AccessPolicy::allow_all());
-        Self { current: ArcSwap::from_pointee(policy), sources: Mutex::new(sources) }
+        let sources = Sources {
+            rules: Arc::default(),
+            feeds: BTreeMap::new(),
+            block_foreign: None,
+            geo,
+        };
+        let policy = sources
+            .build()
+            .unwrap_or_else(|_| AccessPolicy::allow_all());
+        Self {
+            current: ArcSwap::from_pointee(policy),
+            sources: Mutex::new(sources),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Sources> {
         // A panic while holding the lock cannot leave `Sources` half-changed:
         // it is only replaced field by field after a successful build.
-        self.sources.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.sources
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Judges one request against the current policy.
@@ -104,7 +120,12 @@ impl AccessControl {
             Some((_, false)) => None,
             None => s.block_foreign.clone(),
         };
-        let next = Sources { rules: compiled, feeds: s.feeds.clone(), block_foreign, geo: s.geo.clone() };
+        let next = Sources {
+            rules: compiled,
+            feeds: s.feeds.clone(),
+            block_foreign,
+            geo: s.geo.clone(),
+        };
         self.commit(&mut s, next)?;
         Ok(())
     }
@@ -122,7 +143,12 @@ impl AccessControl {
     pub fn set_block_foreign(&self, on: bool) -> Result<(), PolicyError> {
         let mut s = self.lock();
         let block_foreign = on.then(|| RuleId::new(SWITCH_RULE));
-        let next = Sources { rules: Arc::clone(&s.rules), feeds: s.feeds.clone(), block_foreign, geo: s.geo.clone() };
+        let next = Sources {
+            rules: Arc::clone(&s.rules),
+            feeds: s.feeds.clone(),
+            block_foreign,
+            geo: s.geo.clone(),
+        };
         self.commit(&mut s, next)
     }
 
@@ -131,7 +157,12 @@ impl AccessControl {
         let mut s = self.lock();
         let mut feeds = s.feeds.clone();
         feeds.insert(feed.name().to_owned(), Arc::new(feed));
-        let next = Sources { rules: Arc::clone(&s.rules), feeds, block_foreign: s.block_foreign.clone(), geo: s.geo.clone() };
+        let next = Sources {
+            rules: Arc::clone(&s.rules),
+            feeds,
+            block_foreign: s.block_foreign.clone(),
+            geo: s.geo.clone(),
+        };
         // Feeds cannot make a valid policy invalid; keep the old one if
         // that ever changes.
         let _ = self.commit(&mut s, next);
@@ -144,7 +175,12 @@ impl AccessControl {
         if feeds.remove(name).is_none() {
             return false;
         }
-        let next = Sources { rules: Arc::clone(&s.rules), feeds, block_foreign: s.block_foreign.clone(), geo: s.geo.clone() };
+        let next = Sources {
+            rules: Arc::clone(&s.rules),
+            feeds,
+            block_foreign: s.block_foreign.clone(),
+            geo: s.geo.clone(),
+        };
         self.commit(&mut s, next).is_ok()
     }
 
@@ -152,7 +188,12 @@ impl AccessControl {
     /// exist or "block all foreign" is on is an error.
     pub fn set_geo(&self, geo: Option<Arc<dyn GeoLookup>>) -> Result<(), PolicyError> {
         let mut s = self.lock();
-        let next = Sources { rules: Arc::clone(&s.rules), feeds: s.feeds.clone(), block_foreign: s.block_foreign.clone(), geo };
+        let next = Sources {
+            rules: Arc::clone(&s.rules),
+            feeds: s.feeds.clone(),
+            block_foreign: s.block_foreign.clone(),
+            geo,
+        };
         self.commit(&mut s, next)
     }
 }

@@ -44,23 +44,35 @@ impl BlocklistFeed {
                         nets.push((net, ()));
                         continue;
                     }
-                    Err(source) => RuleError::BadNetwork { text: clip(body), source },
+                    Err(source) => RuleError::BadNetwork {
+                        text: clip(body),
+                        source,
+                    },
                 }
             };
             if errors.len() < MAX_LISTED_ERRORS {
-                errors.push(LineError { line: i + 1, error: err });
+                errors.push(LineError {
+                    line: i + 1,
+                    error: err,
+                });
             } else {
                 more += 1;
             }
         }
         if !errors.is_empty() {
-            return Err(FeedError::BadLines(RuleFileError::BadLines { errors, more }));
+            return Err(FeedError::BadLines(RuleFileError::BadLines {
+                errors,
+                more,
+            }));
         }
-        Ok(Self::from_networks(name, nets.into_iter().map(|(n, ())| n)).map_err(FeedError::BadName)?)
+        Self::from_networks(name, nets.into_iter().map(|(n, ())| n)).map_err(FeedError::BadName)
     }
 
     /// A feed from networks already parsed.
-    pub fn from_networks(name: &str, nets: impl IntoIterator<Item = Cidr>) -> Result<Self, IdError> {
+    pub fn from_networks(
+        name: &str,
+        nets: impl IntoIterator<Item = Cidr>,
+    ) -> Result<Self, IdError> {
         crate::ids::TenantId::new(name)?;
         Ok(Self {
             name: name.to_owned(),
@@ -119,7 +131,11 @@ mod tests {
 
     #[test]
     fn req_2_1_feed_parses_plain_lists() {
-        let f = BlocklistFeed::parse("apiban", "# APIBAN\n1.2.3.4\n5.6.0.0/16 ; drop\n\n2001:db8::1\n").unwrap();
+        let f = BlocklistFeed::parse(
+            "apiban",
+            "# APIBAN\n1.2.3.4\n5.6.0.0/16 ; drop\n\n2001:db8::1\n",
+        )
+        .unwrap();
         assert_eq!(f.len(), 3);
         assert_eq!(f.rule().as_str(), "feed:apiban");
         assert!(f.contains("1.2.3.4".parse().unwrap()));
@@ -134,6 +150,9 @@ mod tests {
             Err(FeedError::BadLines(e)) => assert_eq!(e.bad_lines(), [2, 3]),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(BlocklistFeed::parse("bad name", "1.2.3.4"), Err(FeedError::BadName(_))));
+        assert!(matches!(
+            BlocklistFeed::parse("bad name", "1.2.3.4"),
+            Err(FeedError::BadName(_))
+        ));
     }
 }

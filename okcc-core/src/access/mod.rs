@@ -58,9 +58,13 @@ mod table;
 pub use control::{AccessControl, AccessError};
 pub use feed::{BlocklistFeed, FeedError};
 pub use net::{Cidr, CidrError, fuzz_ip_cidr, is_local_range};
-pub use parse::{LineError, MAX_LINE, MAX_LISTED_ERRORS, RuleFileError, fuzz_rule_file, parse_rule};
+pub use parse::{
+    LineError, MAX_LINE, MAX_LISTED_ERRORS, RuleFileError, fuzz_rule_file, parse_rule,
+};
 pub use policy::{AccessDecision, AccessPolicy, AccessRequest, PolicyError, SWITCH_RULE, Verdict};
-pub use rule::{AllowScope, Channel, ChannelSet, Rule, RuleEntry, RuleError, RuleSet, Target, UnknownRegion};
+pub use rule::{
+    AllowScope, Channel, ChannelSet, Rule, RuleEntry, RuleError, RuleSet, Target, UnknownRegion,
+};
 pub use table::{Matches, PrefixTable};
 
 #[cfg(test)]

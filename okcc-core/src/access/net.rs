@@ -73,12 +73,18 @@ impl Cidr {
             IpAddr::V4(a) => {
                 let len = len.min(32);
                 let bits = u32::from(a) & mask32(len);
-                Self { addr: IpAddr::V4(Ipv4Addr::from(bits)), len }
+                Self {
+                    addr: IpAddr::V4(Ipv4Addr::from(bits)),
+                    len,
+                }
             }
             IpAddr::V6(a) => {
                 let len = len.min(128);
                 let bits = u128::from(a) & mask128(len);
-                Self { addr: IpAddr::V6(Ipv6Addr::from(bits)), len }
+                Self {
+                    addr: IpAddr::V6(Ipv6Addr::from(bits)),
+                    len,
+                }
             }
         }
     }
@@ -129,8 +135,14 @@ fn mask128(len: u8) -> u128 {
 /// length.
 fn canonical(addr: IpAddr, len: u8) -> Result<(IpAddr, u8), CidrError> {
     match addr {
-        IpAddr::V4(_) if len > 32 => Err(CidrError::PrefixTooLong { len: len.into(), max: 32 }),
-        IpAddr::V6(_) if len > 128 => Err(CidrError::PrefixTooLong { len: len.into(), max: 128 }),
+        IpAddr::V4(_) if len > 32 => Err(CidrError::PrefixTooLong {
+            len: len.into(),
+            max: 32,
+        }),
+        IpAddr::V6(_) if len > 128 => Err(CidrError::PrefixTooLong {
+            len: len.into(),
+            max: 128,
+        }),
         IpAddr::V6(a) if len >= 96 => match a.to_ipv4_mapped() {
             Some(v4) => Ok((IpAddr::V4(v4), len - 96)),
             None => Ok((addr, len)),
@@ -215,7 +227,9 @@ pub fn is_local_range(ip: IpAddr) -> bool {
 /// text form must survive a round trip through [`Cidr`]'s `Display`.
 #[doc(hidden)]
 pub fn fuzz_ip_cidr(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(net) = text.parse::<Cidr>() {
         let again: Cidr = net.to_string().parse().unwrap_or_else(|e| {
             panic!("{net} does not parse back: {e}");
@@ -245,16 +259,27 @@ mod tests {
     #[test]
     fn req_2_1_refuses_bad_networks() {
         assert_eq!(c("300.1.1.1"), Err(CidrError::BadAddress));
-        assert_eq!(c("10.0.0.0/33"), Err(CidrError::PrefixTooLong { len: 33, max: 32 }));
-        assert_eq!(c("::/129"), Err(CidrError::PrefixTooLong { len: 129, max: 128 }));
-        assert_eq!(c("10.0.0.0/999"), Err(CidrError::PrefixTooLong { len: 999, max: 128 }));
+        assert_eq!(
+            c("10.0.0.0/33"),
+            Err(CidrError::PrefixTooLong { len: 33, max: 32 })
+        );
+        assert_eq!(
+            c("::/129"),
+            Err(CidrError::PrefixTooLong { len: 129, max: 128 })
+        );
+        assert_eq!(
+            c("10.0.0.0/999"),
+            Err(CidrError::PrefixTooLong { len: 999, max: 128 })
+        );
         assert_eq!(c("10.0.0.0/"), Err(CidrError::BadPrefixLength));
         assert_eq!(c("10.0.0.0/08"), Err(CidrError::BadPrefixLength));
         assert_eq!(c("10.0.0.0/+8"), Err(CidrError::BadPrefixLength));
         assert_eq!(c("01.2.3.4"), Err(CidrError::BadAddress));
         assert_eq!(c("fe80::1%eth0"), Err(CidrError::BadAddress));
         assert_eq!(c(""), Err(CidrError::BadAddress));
-        assert!(matches!(c("10.0.0.1/8"), Err(CidrError::HostBitsSet { network }) if network.to_string() == "10.0.0.0/8"));
+        assert!(
+            matches!(c("10.0.0.1/8"), Err(CidrError::HostBitsSet { network }) if network.to_string() == "10.0.0.0/8")
+        );
         assert_eq!(c(&"1".repeat(100)), Err(CidrError::TooLong));
     }
 
@@ -270,10 +295,27 @@ mod tests {
 
     #[test]
     fn req_2_2_local_ranges_count_as_home() {
-        for ip in ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.1.1", "::1", "fe80::1", "fd00::1", "fc00::1", "::ffff:10.0.0.1"] {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.1.1",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "fc00::1",
+            "::ffff:10.0.0.1",
+        ] {
             assert!(is_local_range(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["8.8.8.8", "172.32.0.1", "2001:db8::1", "fec0::1", "::ffff:8.8.8.8"] {
+        for ip in [
+            "8.8.8.8",
+            "172.32.0.1",
+            "2001:db8::1",
+            "fec0::1",
+            "::ffff:8.8.8.8",
+        ] {
             assert!(!is_local_range(ip.parse().unwrap()), "{ip}");
         }
     }

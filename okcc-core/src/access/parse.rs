@@ -5,7 +5,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::rule::{AllowScope, ChannelSet, Rule, RuleEntry, RuleError, RuleSet, Target, UnknownRegion, clip};
+use super::rule::{
+    AllowScope, ChannelSet, Rule, RuleEntry, RuleError, RuleSet, Target, UnknownRegion, clip,
+};
 use crate::decision::RuleId;
 
 /// Longest line the parser accepts.
@@ -86,7 +88,10 @@ impl Collector {
         if self.errors.is_empty() {
             Ok(set)
         } else {
-            Err(RuleFileError::BadLines { errors: self.errors, more: self.more })
+            Err(RuleFileError::BadLines {
+                errors: self.errors,
+                more: self.more,
+            })
         }
     }
 }
@@ -116,11 +121,17 @@ fn parse_words(verb: &str, words: &[&str]) -> Result<Rule, RuleError> {
         match plain.as_slice() {
             [x] => Ok(x),
             [] => Err(syntax(format!("`{verb}` needs {what}"))),
-            [_, extra, ..] => Err(syntax(format!("unexpected `{}` after `{verb}` {what}", clip(extra)))),
+            [_, extra, ..] => Err(syntax(format!(
+                "unexpected `{}` after `{verb}` {what}",
+                clip(extra)
+            ))),
         }
     };
     match verb {
-        "deny" => Ok(Rule::Deny { target: one("an address, network or country:CC")?.parse()?, channels }),
+        "deny" => Ok(Rule::Deny {
+            target: one("an address, network or country:CC")?.parse()?,
+            channels,
+        }),
         "trust" => match one("an address or network")?.parse()? {
             Target::Network(network) => Ok(Rule::DangerouslyTrust { network, channels }),
             _ => Err(RuleError::TrustCountry),
@@ -128,10 +139,20 @@ fn parse_words(verb: &str, words: &[&str]) -> Result<Rule, RuleError> {
         "allow" => {
             let (scope, target) = match plain.as_slice() {
                 [scope, target] => (*scope, *target),
-                [_] | [] => return Err(syntax("`allow` needs tenant:ID or account:ID and a target")),
-                [_, _, extra, ..] => return Err(syntax(format!("unexpected `{}` after the allow target", clip(extra)))),
+                [_] | [] => {
+                    return Err(syntax("`allow` needs tenant:ID or account:ID and a target"));
+                }
+                [_, _, extra, ..] => {
+                    return Err(syntax(format!(
+                        "unexpected `{}` after the allow target",
+                        clip(extra)
+                    )));
+                }
             };
-            let bad_id = |text: &str, source| RuleError::BadId { text: clip(text), source };
+            let bad_id = |text: &str, source| RuleError::BadId {
+                text: clip(text),
+                source,
+            };
             let scope = if let Some(t) = scope.strip_prefix("tenant:") {
                 AllowScope::Tenant(t.parse().map_err(|e| bad_id(t, e))?)
             } else if let Some(a) = scope.strip_prefix("account:") {
@@ -142,24 +163,37 @@ fn parse_words(verb: &str, words: &[&str]) -> Result<Rule, RuleError> {
                     clip(scope)
                 )));
             };
-            Ok(Rule::Allow { scope, target: target.parse()?, channels })
+            Ok(Rule::Allow {
+                scope,
+                target: target.parse()?,
+                channels,
+            })
         }
         "home" => {
             let cc = one("a country code")?;
             let cc = cc.strip_prefix("country:").unwrap_or(cc);
             cc.parse()
                 .map(Rule::Home)
-                .map_err(|e| RuleError::BadCountry { text: clip(cc), source: e })
+                .map_err(|e| RuleError::BadCountry {
+                    text: clip(cc),
+                    source: e,
+                })
         }
         "block-foreign" => match one("on or off")? {
             "on" => Ok(Rule::BlockForeign(true)),
             "off" => Ok(Rule::BlockForeign(false)),
-            other => Err(syntax(format!("`block-foreign` takes on or off, not `{}`", clip(other)))),
+            other => Err(syntax(format!(
+                "`block-foreign` takes on or off, not `{}`",
+                clip(other)
+            ))),
         },
         "unknown-region" => match one("allow or deny")? {
             "allow" => Ok(Rule::UnknownRegion(UnknownRegion::Allow)),
             "deny" => Ok(Rule::UnknownRegion(UnknownRegion::Deny)),
-            other => Err(syntax(format!("`unknown-region` takes allow or deny, not `{}`", clip(other)))),
+            other => Err(syntax(format!(
+                "`unknown-region` takes allow or deny, not `{}`",
+                clip(other)
+            ))),
         },
         other => Err(RuleError::UnknownVerb(clip(other))),
     }
@@ -182,7 +216,10 @@ impl RuleSet {
     /// (up to [`MAX_LISTED_ERRORS`]) and no rule set is returned.
     pub fn parse_text(source: &str, text: &str) -> Result<Self, RuleFileError> {
         let mut set = Self::new();
-        let mut errors = Collector { errors: Vec::new(), more: 0 };
+        let mut errors = Collector {
+            errors: Vec::new(),
+            more: 0,
+        };
         for (i, raw) in text.lines().enumerate() {
             let line = i + 1;
             if raw.len() > MAX_LINE {
@@ -219,9 +256,13 @@ impl RuleSet {
     /// Entries may carry an `"id"`; otherwise they are named `source#N`.
     /// All-or-nothing, like [`RuleSet::parse_text`]; entries are numbered from 1.
     pub fn from_json(source: &str, json: &str) -> Result<Self, RuleFileError> {
-        let doc: JsonDoc = serde_json::from_str(json).map_err(|e| RuleFileError::Json(e.to_string()))?;
+        let doc: JsonDoc =
+            serde_json::from_str(json).map_err(|e| RuleFileError::Json(e.to_string()))?;
         let mut set = Self::new();
-        let mut errors = Collector { errors: Vec::new(), more: 0 };
+        let mut errors = Collector {
+            errors: Vec::new(),
+            more: 0,
+        };
         for (i, r) in doc.rules.into_iter().enumerate() {
             let n = i + 1;
             let mut words: Vec<String> = Vec::new();
@@ -230,7 +271,10 @@ impl RuleSet {
             words.extend(r.target);
             if let Some(ch) = r.channels {
                 if ch.is_empty() {
-                    errors.push(n, syntax("`channels` is empty; leave it out for all channels"));
+                    errors.push(
+                        n,
+                        syntax("`channels` is empty; leave it out for all channels"),
+                    );
                     continue;
                 }
                 words.push(format!("channel:{}", ch.join(",")));
@@ -245,7 +289,11 @@ impl RuleSet {
                 None => RuleId::new(format!("{source}#{n}")),
             };
             match parse_words(&r.verb, &refs) {
-                Ok(rule) => set.entries.push(RuleEntry { id, rule, comment: r.comment }),
+                Ok(rule) => set.entries.push(RuleEntry {
+                    id,
+                    rule,
+                    comment: r.comment,
+                }),
                 Err(e) => errors.push(n, e),
             }
         }
@@ -309,9 +357,14 @@ impl JsonRule {
             channels: None,
             comment: e.comment.clone(),
         };
-        let chans = |c: ChannelSet| (!c.is_all()).then(|| c.iter().map(|c| c.name().to_owned()).collect());
+        let chans =
+            |c: ChannelSet| (!c.is_all()).then(|| c.iter().map(|c| c.name().to_owned()).collect());
         match &e.rule {
-            Rule::Allow { scope, target, channels } => {
+            Rule::Allow {
+                scope,
+                target,
+                channels,
+            } => {
                 j.verb = "allow".into();
                 match scope {
                     AllowScope::Tenant(t) => j.tenant = Some(t.to_string()),
@@ -356,10 +409,12 @@ impl JsonRule {
 pub fn fuzz_rule_file(data: &[u8]) {
     if let Ok(set) = RuleSet::parse_bytes("fuzz", data) {
         let text = set.to_text();
-        let again = RuleSet::parse_text("fuzz", &text).unwrap_or_else(|e| panic!("text round trip: {e}"));
+        let again =
+            RuleSet::parse_text("fuzz", &text).unwrap_or_else(|e| panic!("text round trip: {e}"));
         let rules = |s: &RuleSet| s.entries.iter().map(|e| e.rule.clone()).collect::<Vec<_>>();
         assert_eq!(rules(&set), rules(&again));
-        let json = RuleSet::from_json("fuzz", &set.to_json()).unwrap_or_else(|e| panic!("json round trip: {e}"));
+        let json = RuleSet::from_json("fuzz", &set.to_json())
+            .unwrap_or_else(|e| panic!("json round trip: {e}"));
         assert_eq!(rules(&set), rules(&json));
     }
 }
@@ -387,7 +442,10 @@ unknown-region allow
         assert_eq!(set.entries.len(), 9);
         assert_eq!(set.entries[0].id.as_str(), "rules.txt:2");
         assert_eq!(set.entries[0].comment.as_deref(), Some("scanner net"));
-        assert_eq!(set.entries[7].rule, parse_rule("deny 2001:db8::/32 channel:sip-register").unwrap());
+        assert_eq!(
+            set.entries[7].rule,
+            parse_rule("deny 2001:db8::/32 channel:sip-register").unwrap()
+        );
         match &set.entries[7].rule {
             Rule::Deny { channels, .. } => {
                 assert!(channels.contains(Channel::SipRegister));
@@ -397,7 +455,10 @@ unknown-region allow
         }
         // Round trips.
         let rules = |s: &RuleSet| s.entries.iter().map(|e| e.rule.clone()).collect::<Vec<_>>();
-        assert_eq!(rules(&RuleSet::parse_text("x", &set.to_text()).unwrap()), rules(&set));
+        assert_eq!(
+            rules(&RuleSet::parse_text("x", &set.to_text()).unwrap()),
+            rules(&set)
+        );
         let json = RuleSet::from_json("x", &set.to_json()).unwrap();
         assert_eq!(json, set);
     }
@@ -408,9 +469,15 @@ unknown-region allow
         let err = RuleSet::parse_text("rules.txt", text).unwrap_err();
         assert_eq!(err.bad_lines(), [2, 3, 5, 6]);
         let msg = err.to_string();
-        assert!(msg.contains("line 2: `300.1.1.1` is not a valid address"), "{msg}");
+        assert!(
+            msg.contains("line 2: `300.1.1.1` is not a valid address"),
+            "{msg}"
+        );
         assert!(msg.contains("line 3:") && msg.contains("/33"), "{msg}");
-        assert!(msg.contains("line 5:") && msg.contains("XX is not an assigned"), "{msg}");
+        assert!(
+            msg.contains("line 5:") && msg.contains("XX is not an assigned"),
+            "{msg}"
+        );
         assert!(msg.contains("line 6: unknown verb `frobnicate`"), "{msg}");
     }
 
@@ -433,8 +500,14 @@ unknown-region allow
             assert!(parse_rule(bad).is_err(), "{bad}");
         }
         let long = format!("deny 1.2.3.4 # {}", "x".repeat(MAX_LINE));
-        assert_eq!(RuleSet::parse_text("f", &long).unwrap_err().bad_lines(), [1]);
-        assert_eq!(RuleSet::parse_bytes("f", b"deny \xff"), Err(RuleFileError::NotUtf8));
+        assert_eq!(
+            RuleSet::parse_text("f", &long).unwrap_err().bad_lines(),
+            [1]
+        );
+        assert_eq!(
+            RuleSet::parse_bytes("f", b"deny \xff"),
+            Err(RuleFileError::NotUtf8)
+        );
     }
 
     #[test]
@@ -445,8 +518,14 @@ unknown-region allow
         assert_eq!(set.entries[0].id.as_str(), "office");
         assert_eq!(set.entries[1].id.as_str(), "api#2");
         let bad = r#"{"rules":[{"verb":"deny","target":"300.1.1.1"},{"verb":"deny","target":"1.1.1.1"},{"verb":"nope"}]}"#;
-        assert_eq!(RuleSet::from_json("api", bad).unwrap_err().bad_lines(), [1, 3]);
-        assert!(matches!(RuleSet::from_json("api", r#"{"rules":[{"verb":"deny","x":1}]}"#), Err(RuleFileError::Json(_))));
+        assert_eq!(
+            RuleSet::from_json("api", bad).unwrap_err().bad_lines(),
+            [1, 3]
+        );
+        assert!(matches!(
+            RuleSet::from_json("api", r#"{"rules":[{"verb":"deny","x":1}]}"#),
+            Err(RuleFileError::Json(_))
+        ));
     }
 
     #[test]

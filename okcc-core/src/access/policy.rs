@@ -35,7 +35,12 @@ pub struct AccessRequest<'a> {
 impl<'a> AccessRequest<'a> {
     /// A request with no tenant or account yet (the pre-parse check).
     pub fn new(ip: IpAddr, channel: Channel) -> Self {
-        Self { ip, channel, tenant: None, account: None }
+        Self {
+            ip,
+            channel,
+            tenant: None,
+            account: None,
+        }
     }
 
     /// Adds the tenant.
@@ -145,17 +150,25 @@ struct Allowlist {
 impl Allowlist {
     /// `Some(Ok(rule))` if listed, `Some(Err(()))` if a list exists for the
     /// channel but the source is not on it, `None` if no list applies.
-    fn judge(&self, ip: IpAddr, channel: Channel, country: Option<CountryCode>) -> Option<Result<u32, ()>> {
+    fn judge(
+        &self,
+        ip: IpAddr,
+        channel: Channel,
+        country: Option<CountryCode>,
+    ) -> Option<Result<u32, ()>> {
         if !self.present.contains(channel) {
             return None;
         }
         if let Some(r) = self.nets.matches(ip).find(|r| r.channels.contains(channel)) {
             return Some(Ok(r.rule));
         }
-        if let Some(c) = country {
-            if let Some((_, r)) = self.countries.iter().find(|(cc, r)| *cc == c && r.channels.contains(channel)) {
-                return Some(Ok(r.rule));
-            }
+        if let Some(c) = country
+            && let Some((_, r)) = self
+                .countries
+                .iter()
+                .find(|(cc, r)| *cc == c && r.channels.contains(channel))
+        {
+            return Some(Ok(r.rule));
         }
         Some(Err(()))
     }
@@ -193,13 +206,34 @@ impl CompiledRules {
             c.ids.push(entry.id.clone());
             match &entry.rule {
                 Rule::DangerouslyTrust { network, channels } => {
-                    trusted.push((*network, RuleRef { rule: idx, channels: *channels }));
+                    trusted.push((
+                        *network,
+                        RuleRef {
+                            rule: idx,
+                            channels: *channels,
+                        },
+                    ));
                 }
-                Rule::Deny { target: Target::Network(n), channels } => {
-                    deny.push((*n, RuleRef { rule: idx, channels: *channels }));
+                Rule::Deny {
+                    target: Target::Network(n),
+                    channels,
+                } => {
+                    deny.push((
+                        *n,
+                        RuleRef {
+                            rule: idx,
+                            channels: *channels,
+                        },
+                    ));
                 }
-                Rule::Deny { target: Target::Country(cc), channels } => {
-                    c.deny_countries.entry(*cc).or_default().push(RuleRef { rule: idx, channels: *channels });
+                Rule::Deny {
+                    target: Target::Country(cc),
+                    channels,
+                } => {
+                    c.deny_countries.entry(*cc).or_default().push(RuleRef {
+                        rule: idx,
+                        channels: *channels,
+                    });
                 }
                 Rule::Home(cc) => {
                     if !c.home.contains(cc) {
@@ -208,8 +242,15 @@ impl CompiledRules {
                 }
                 Rule::BlockForeign(on) => c.block_foreign = Some((entry.id.clone(), *on)),
                 Rule::UnknownRegion(u) => c.unknown_region = *u,
-                Rule::Allow { scope, target, channels } => {
-                    let r = RuleRef { rule: idx, channels: *channels };
+                Rule::Allow {
+                    scope,
+                    target,
+                    channels,
+                } => {
+                    let r = RuleRef {
+                        rule: idx,
+                        channels: *channels,
+                    };
                     let (list, nets) = match scope {
                         AllowScope::Tenant(t) => (
                             c.tenants.entry(t.clone()).or_default(),
@@ -255,7 +296,10 @@ impl CompiledRules {
 
     fn id(&self, idx: u32) -> RuleId {
         // Invariant: every RuleRef indexes `ids` (built together in `compile`).
-        self.ids.get(idx as usize).cloned().unwrap_or_else(|| RuleId::new("rule:unknown"))
+        self.ids
+            .get(idx as usize)
+            .cloned()
+            .unwrap_or_else(|| RuleId::new("rule:unknown"))
     }
 }
 
@@ -294,7 +338,10 @@ impl fmt::Debug for AccessPolicy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AccessPolicy")
             .field("rules", &self.rules.ids.len())
-            .field("feeds", &self.feeds.iter().map(|f| f.name()).collect::<Vec<_>>())
+            .field(
+                "feeds",
+                &self.feeds.iter().map(|f| f.name()).collect::<Vec<_>>(),
+            )
             .field("block_foreign", &self.block_foreign)
             .field("geo", &self.geo.is_some())
             .finish()
@@ -315,7 +362,12 @@ impl AccessPolicy {
 
     /// A policy that allows everything.
     pub fn allow_all() -> Self {
-        Self { rules: Arc::default(), feeds: Vec::new(), block_foreign: None, geo: None }
+        Self {
+            rules: Arc::default(),
+            feeds: Vec::new(),
+            block_foreign: None,
+            geo: None,
+        }
     }
 
     pub(crate) fn assemble(
@@ -333,7 +385,13 @@ impl AccessPolicy {
                     .deny_countries
                     .values()
                     .flatten()
-                    .chain(rules.tenants.values().chain(rules.accounts.values()).flat_map(|l| l.countries.iter().map(|(_, r)| r)))
+                    .chain(
+                        rules
+                            .tenants
+                            .values()
+                            .chain(rules.accounts.values())
+                            .flat_map(|l| l.countries.iter().map(|(_, r)| r)),
+                    )
                     .map(|r| r.rule)
                     .min()
                     .unwrap_or(0);
@@ -343,7 +401,12 @@ impl AccessPolicy {
         if block_foreign.is_some() && !rules.has_home() {
             return Err(PolicyError::BlockForeignWithoutHome);
         }
-        Ok(Self { rules, feeds, block_foreign, geo })
+        Ok(Self {
+            rules,
+            feeds,
+            block_foreign,
+            geo,
+        })
     }
 
     /// `true` while "block all foreign" is on.
@@ -367,7 +430,10 @@ impl AccessPolicy {
         };
         // 1. Trusted networks.
         if let Some(t) = r.trusted.matches(ip).find(|t| t.channels.contains(ch)) {
-            return AccessDecision { verdict: Verdict::DangerouslyTrusted { rule: r.id(t.rule) }, country: None };
+            return AccessDecision {
+                verdict: Verdict::DangerouslyTrusted { rule: r.id(t.rule) },
+                country: None,
+            };
         }
         // 2. Global blacklist: networks, then feeds.
         if let Some(d) = r.deny_nets.matches(ip).find(|d| d.channels.contains(ch)) {
@@ -384,22 +450,29 @@ impl AccessPolicy {
                 || self.block_foreign.is_some()
                 || tenant_list.is_some_and(Allowlist::needs_country)
                 || account_list.is_some_and(Allowlist::needs_country));
-        let country = if wants_country { self.geo.as_ref().and_then(|g| g.country(ip)) } else { None };
+        let country = if wants_country {
+            self.geo.as_ref().and_then(|g| g.country(ip))
+        } else {
+            None
+        };
         // 3. Global blacklist: countries.
-        if let Some(c) = country {
-            if let Some(d) = r.deny_countries.get(&c).and_then(|v| v.iter().find(|d| d.channels.contains(ch))) {
-                return deny(r.id(d.rule), DenyReason::BlockedRegion, country);
-            }
+        if let Some(c) = country
+            && let Some(d) = r
+                .deny_countries
+                .get(&c)
+                .and_then(|v| v.iter().find(|d| d.channels.contains(ch)))
+        {
+            return deny(r.id(d.rule), DenyReason::BlockedRegion, country);
         }
         // 4. Block all foreign.
-        if let Some(rule) = &self.block_foreign {
-            if !local {
-                match country {
-                    Some(c) if r.home.contains(&c) => {}
-                    Some(_) => return deny(rule.clone(), DenyReason::ForeignRegion, country),
-                    None if r.unknown_region == UnknownRegion::Allow => {}
-                    None => return deny(rule.clone(), DenyReason::UnknownRegion, None),
-                }
+        if let Some(rule) = &self.block_foreign
+            && !local
+        {
+            match country {
+                Some(c) if r.home.contains(&c) => {}
+                Some(_) => return deny(rule.clone(), DenyReason::ForeignRegion, country),
+                None if r.unknown_region == UnknownRegion::Allow => {}
+                None => return deny(rule.clone(), DenyReason::UnknownRegion, None),
             }
         }
         // 5. Tenant, then account whitelist.
@@ -414,6 +487,9 @@ impl AccessPolicy {
                 None => {}
             }
         }
-        AccessDecision { verdict: Verdict::Allowed { rule: allowed_by }, country }
+        AccessDecision {
+            verdict: Verdict::Allowed { rule: allowed_by },
+            country,
+        }
     }
 }

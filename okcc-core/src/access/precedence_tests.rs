@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use proptest::prelude::*;
 
@@ -67,7 +67,10 @@ fn req_2_4_row_1_trusted_skips_everything() {
     assert_eq!(d.reason(), "trusted");
     // Trust beats the RU country deny, but only on its channel.
     assert!(check(&c, "5.5.5.5", Channel::SipRegister).skips_later_checks());
-    assert_eq!(denied(&check(&c, "5.5.5.5", Channel::WebLogin)).0, DenyReason::BlockedRegion);
+    assert_eq!(
+        denied(&check(&c, "5.5.5.5", Channel::WebLogin)).0,
+        DenyReason::BlockedRegion
+    );
     assert!(check(&c, "::ffff:198.51.100.7", Channel::WebLogin).skips_later_checks());
 }
 
@@ -90,8 +93,14 @@ fn req_2_1_row_2_blacklisted_network() {
 fn req_2_1_row_3_blocklist_feed() {
     let c = control();
     c.replace_feed(BlocklistFeed::parse("apiban", "1.9.9.9\n2400::/32\n").unwrap());
-    assert_eq!(denied(&check(&c, "1.9.9.9", Channel::SipCall)), (DenyReason::BlockedNetwork, "feed:apiban".into()));
-    assert_eq!(denied(&check(&c, "2400::1", Channel::SipCall)).1, "feed:apiban");
+    assert_eq!(
+        denied(&check(&c, "1.9.9.9", Channel::SipCall)),
+        (DenyReason::BlockedNetwork, "feed:apiban".into())
+    );
+    assert_eq!(
+        denied(&check(&c, "2400::1", Channel::SipCall)).1,
+        "feed:apiban"
+    );
     c.replace_feed(BlocklistFeed::parse("apiban", "1.8.8.8\n").unwrap());
     assert!(check(&c, "1.9.9.9", Channel::SipCall).is_allowed());
     assert!(!check(&c, "1.8.8.8", Channel::SipCall).is_allowed());
@@ -104,23 +113,43 @@ fn req_2_1_row_3_blocklist_feed() {
 fn req_2_1_row_4_blacklisted_country() {
     let c = control();
     let d = check(&c, "5.1.2.3", Channel::SipRegister);
-    assert_eq!(denied(&d), (DenyReason::BlockedRegion, "rules.txt:5".into()));
+    assert_eq!(
+        denied(&d),
+        (DenyReason::BlockedRegion, "rules.txt:5".into())
+    );
     assert_eq!(d.country.unwrap().as_str(), "RU");
-    assert_eq!(denied(&check(&c, "2a00::1", Channel::SipCall)).0, DenyReason::BlockedRegion);
+    assert_eq!(
+        denied(&check(&c, "2a00::1", Channel::SipCall)).0,
+        DenyReason::BlockedRegion
+    );
 }
 
 #[test]
 fn req_2_2_row_5_foreign_region() {
     let c = control();
     let d = check(&c, "8.8.8.8", Channel::WebLogin);
-    assert_eq!(denied(&d), (DenyReason::ForeignRegion, "rules.txt:7".into()));
+    assert_eq!(
+        denied(&d),
+        (DenyReason::ForeignRegion, "rules.txt:7".into())
+    );
     assert_eq!(d.country.unwrap().as_str(), "US");
     assert!(check(&c, "1.5.5.5", Channel::SipCall).is_allowed());
     assert!(check(&c, "::ffff:1.5.5.5", Channel::SipCall).is_allowed());
     assert!(check(&c, "2400::5", Channel::SipCall).is_allowed());
     // Local ranges count as home.
-    for local in ["127.0.0.1", "10.0.0.1", "192.168.1.1", "169.254.0.1", "::1", "fe80::1", "fd12::1"] {
-        assert!(check(&c, local, Channel::SipRegister).is_allowed(), "{local}");
+    for local in [
+        "127.0.0.1",
+        "10.0.0.1",
+        "192.168.1.1",
+        "169.254.0.1",
+        "::1",
+        "fe80::1",
+        "fd12::1",
+    ] {
+        assert!(
+            check(&c, local, Channel::SipRegister).is_allowed(),
+            "{local}"
+        );
     }
 }
 
@@ -131,9 +160,13 @@ fn req_2_2_row_6_unknown_region_is_tunable() {
         denied(&check(&c, "9.9.9.9", Channel::SipCall)),
         (DenyReason::UnknownRegion, "rules.txt:7".into())
     );
-    c.load_rule_text("rules.txt", &format!("{RULES}unknown-region allow\n")).unwrap();
+    c.load_rule_text("rules.txt", &format!("{RULES}unknown-region allow\n"))
+        .unwrap();
     assert!(check(&c, "9.9.9.9", Channel::SipCall).is_allowed());
-    assert_eq!(denied(&check(&c, "8.8.8.8", Channel::SipCall)).0, DenyReason::ForeignRegion);
+    assert_eq!(
+        denied(&check(&c, "8.8.8.8", Channel::SipCall)).0,
+        DenyReason::ForeignRegion
+    );
 }
 
 #[test]
@@ -144,16 +177,29 @@ fn req_2_3_row_7_tenant_whitelist() {
     let req = |a: &str, ch| AccessRequest::new(ip(a), ch).tenant(&acme);
     // Listed network: allowed, naming the allow line.
     let d = c.check(&req("1.2.9.9", Channel::SipRegister));
-    assert_eq!((d.reason(), d.rule().unwrap().as_str()), ("allowlisted", "rules.txt:8"));
+    assert_eq!(
+        (d.reason(), d.rule().unwrap().as_str()),
+        ("allowlisted", "rules.txt:8")
+    );
     // Home but not on the tenant's list: denied.
     assert_eq!(
         denied(&c.check(&req("1.3.0.1", Channel::SipRegister))),
         (DenyReason::NotAllowlisted, "allowlist:tenant:acme".into())
     );
     // The country entry applies to web logins only.
-    assert_eq!(c.check(&req("1.3.0.1", Channel::WebLogin)).rule().unwrap().as_str(), "rules.txt:9");
+    assert_eq!(
+        c.check(&req("1.3.0.1", Channel::WebLogin))
+            .rule()
+            .unwrap()
+            .as_str(),
+        "rules.txt:9"
+    );
     // Other tenants have no list.
-    assert_eq!(c.check(&AccessRequest::new(ip("1.3.0.1"), Channel::SipRegister).tenant(&other)).reason(), "no-rule");
+    assert_eq!(
+        c.check(&AccessRequest::new(ip("1.3.0.1"), Channel::SipRegister).tenant(&other))
+            .reason(),
+        "no-rule"
+    );
 }
 
 #[test]
@@ -161,7 +207,11 @@ fn req_2_3_row_8_account_whitelist() {
     let c = control();
     let acme = TenantId::new("acme").unwrap();
     let a1001 = UserId::new("1001").unwrap();
-    let req = |a: &str| AccessRequest::new(ip(a), Channel::SipRegister).tenant(&acme).account(&a1001);
+    let req = |a: &str| {
+        AccessRequest::new(ip(a), Channel::SipRegister)
+            .tenant(&acme)
+            .account(&a1001)
+    };
     let d = c.check(&req("1.2.3.4"));
     assert_eq!(d.rule().unwrap().as_str(), "rules.txt:10");
     // On the tenant list but not the account list.
@@ -178,7 +228,11 @@ fn req_2_4_row_9_default_allows_without_rule() {
     assert_eq!(d.verdict, Verdict::Allowed { rule: None });
     assert_eq!(d.reason(), "no-rule");
     assert!(d.decision().is_allow());
-    assert!(AccessControl::new(None).check(&AccessRequest::new(ip("8.8.8.8"), Channel::SipCall)).is_allowed());
+    assert!(
+        AccessControl::new(None)
+            .check(&AccessRequest::new(ip("8.8.8.8"), Channel::SipCall))
+            .is_allowed()
+    );
 }
 
 #[test]
@@ -187,7 +241,10 @@ fn req_2_2_switch_is_one_call_and_needs_geoip() {
     c.load_rule_text("r", "home CN\n").unwrap();
     assert!(check(&c, "8.8.8.8", Channel::SipCall).is_allowed());
     c.set_block_foreign(true).unwrap();
-    assert_eq!(denied(&check(&c, "8.8.8.8", Channel::SipCall)), (DenyReason::ForeignRegion, SWITCH_RULE.into()));
+    assert_eq!(
+        denied(&check(&c, "8.8.8.8", Channel::SipCall)),
+        (DenyReason::ForeignRegion, SWITCH_RULE.into())
+    );
     c.set_block_foreign(false).unwrap();
     assert!(check(&c, "8.8.8.8", Channel::SipCall).is_allowed());
     // A reload without a block-foreign line keeps the switch.
@@ -197,7 +254,10 @@ fn req_2_2_switch_is_one_call_and_needs_geoip() {
 
     let no_geo = AccessControl::new(None);
     no_geo.load_rule_text("r", "home CN\n").unwrap();
-    assert_eq!(no_geo.set_block_foreign(true), Err(PolicyError::BlockForeignWithoutGeoIp));
+    assert_eq!(
+        no_geo.set_block_foreign(true),
+        Err(PolicyError::BlockForeignWithoutGeoIp)
+    );
     assert!(!no_geo.policy().blocks_foreign());
     assert!(matches!(
         no_geo.load_rule_text("r", "home CN\nblock-foreign on\n"),
@@ -208,7 +268,10 @@ fn req_2_2_switch_is_one_call_and_needs_geoip() {
         Err(AccessError::Policy(PolicyError::CountryRuleWithoutGeoIp(_)))
     ));
     let no_home = AccessControl::new(Some(geo()));
-    assert_eq!(no_home.set_block_foreign(true), Err(PolicyError::BlockForeignWithoutHome));
+    assert_eq!(
+        no_home.set_block_foreign(true),
+        Err(PolicyError::BlockForeignWithoutHome)
+    );
     // Removing GeoIP while the switch is on is refused.
     assert!(c.set_geo(None).is_err());
     assert!(c.policy().geo().is_some());
@@ -218,7 +281,9 @@ fn req_2_2_switch_is_one_call_and_needs_geoip() {
 fn req_2_1_bad_file_leaves_policy_unchanged() {
     let c = control();
     let before = c.policy();
-    let err = c.load_rule_text("rules.txt", "deny 1.2.3.4\ndeny 300.1.1.1\nbogus\n").unwrap_err();
+    let err = c
+        .load_rule_text("rules.txt", "deny 1.2.3.4\ndeny 300.1.1.1\nbogus\n")
+        .unwrap_err();
     match err {
         AccessError::Rules(e) => assert_eq!(e.bad_lines(), [2, 3]),
         other => panic!("{other:?}"),
@@ -235,38 +300,52 @@ fn req_2_1_hot_swap_readers_never_see_half_a_rule_set() {
     let b = "deny 6.0.0.1\n";
     let c = Arc::new(AccessControl::new(None));
     c.load_rule_text("a", a).unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicUsize::new(0));
     let readers: Vec<_> = (0..3)
         .map(|_| {
             let c = Arc::clone(&c);
-            let stop = Arc::clone(&stop);
+            let done = Arc::clone(&done);
             std::thread::spawn(move || {
                 let mut seen = [0u64; 2];
-                while !stop.load(Ordering::Relaxed) {
+                for _ in 0..20_000 {
+                    // Through the control (one load per check) and through a snapshot.
                     let p = c.policy();
-                    let x = p.check(&AccessRequest::new(ip("7.0.0.1"), Channel::SipCall)).is_allowed();
-                    let y = p.check(&AccessRequest::new(ip("7.0.0.2"), Channel::SipCall)).is_allowed();
+                    let x = p
+                        .check(&AccessRequest::new(ip("7.0.0.1"), Channel::SipCall))
+                        .is_allowed();
+                    let y = p
+                        .check(&AccessRequest::new(ip("7.0.0.2"), Channel::SipCall))
+                        .is_allowed();
                     assert_eq!(x, y, "half a rule set");
                     seen[usize::from(x)] += 1;
                 }
+                done.fetch_add(1, Ordering::SeqCst);
                 seen
             })
         })
         .collect();
-    for i in 0..400 {
-        c.load_rule_text("r", if i % 2 == 0 { b } else { a }).unwrap();
+    let mut swaps = 0u64;
+    loop {
+        c.load_rule_text("r", if swaps.is_multiple_of(2) { b } else { a })
+            .unwrap();
+        swaps += 1;
+        if done.load(Ordering::SeqCst) == 3 {
+            break;
+        }
     }
-    stop.store(true, Ordering::Relaxed);
     for r in readers {
         let seen = r.join().unwrap();
-        assert!(seen[0] + seen[1] > 0);
+        assert_eq!(seen[0] + seen[1], 20_000);
     }
+    assert!(swaps > 0);
 }
 
 fn arb_net() -> impl Strategy<Value = Cidr> {
     prop_oneof![
-        (0u32..16, 0u8..=32).prop_map(|(hi, len)| Cidr::masked(IpAddr::V4(((hi << 28) | (hi << 2)).into()), len)),
-        (0u128..16, 0u8..=128).prop_map(|(hi, len)| Cidr::masked(IpAddr::V6(((hi << 124) | (hi << 2)).into()), len)),
+        (0u32..16, 0u8..=32)
+            .prop_map(|(hi, len)| Cidr::masked(IpAddr::V4(((hi << 28) | (hi << 2)).into()), len)),
+        (0u128..16, 0u8..=128)
+            .prop_map(|(hi, len)| Cidr::masked(IpAddr::V6(((hi << 124) | (hi << 2)).into()), len)),
     ]
 }
 
@@ -274,13 +353,19 @@ fn arb_ip() -> impl Strategy<Value = IpAddr> {
     prop_oneof![
         (0u32..16, 0u32..64).prop_map(|(hi, lo)| IpAddr::V4(((hi << 28) | lo).into())),
         (0u128..16, 0u128..64).prop_map(|(hi, lo)| IpAddr::V6(((hi << 124) | lo).into())),
-        (0u32..16, 0u32..64).prop_map(|(hi, lo)| IpAddr::V6(std::net::Ipv4Addr::from((hi << 28) | lo).to_ipv6_mapped())),
+        (0u32..16, 0u32..64).prop_map(|(hi, lo)| IpAddr::V6(
+            std::net::Ipv4Addr::from((hi << 28) | lo).to_ipv6_mapped()
+        )),
     ]
 }
 
 fn arb_channels() -> impl Strategy<Value = ChannelSet> {
     (1u8..8).prop_map(|bits| {
-        Channel::ALL.into_iter().enumerate().filter(|(i, _)| bits & (1 << i) != 0).fold(ChannelSet::NONE, |s, (_, c)| s.with(c))
+        Channel::ALL
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| bits & (1 << i) != 0)
+            .fold(ChannelSet::NONE, |s, (_, c)| s.with(c))
     })
 }
 

@@ -154,8 +154,12 @@ impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Country(c) => write!(f, "country:{c}"),
-            Self::Network(n) if n.prefix_len() == 32 && n.addr().is_ipv4() => write!(f, "{}", n.addr()),
-            Self::Network(n) if n.prefix_len() == 128 && n.addr().is_ipv6() => write!(f, "{}", n.addr()),
+            Self::Network(n) if n.prefix_len() == 32 && n.addr().is_ipv4() => {
+                write!(f, "{}", n.addr())
+            }
+            Self::Network(n) if n.prefix_len() == 128 && n.addr().is_ipv6() => {
+                write!(f, "{}", n.addr())
+            }
             Self::Network(n) => write!(f, "{n}"),
         }
     }
@@ -170,11 +174,17 @@ impl FromStr for Target {
             Some(cc) => cc
                 .parse()
                 .map(Self::Country)
-                .map_err(|e| RuleError::BadCountry { text: clip(cc), source: e }),
+                .map_err(|e| RuleError::BadCountry {
+                    text: clip(cc),
+                    source: e,
+                }),
             None => s
                 .parse()
                 .map(Self::Network)
-                .map_err(|e| RuleError::BadNetwork { text: clip(s), source: e }),
+                .map_err(|e| RuleError::BadNetwork {
+                    text: clip(s),
+                    source: e,
+                }),
         }
     }
 }
@@ -268,10 +278,18 @@ impl fmt::Display for Rule {
     /// The rule in rule-file syntax; parsing it gives the same rule back.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fn chans(f: &mut fmt::Formatter<'_>, c: ChannelSet) -> fmt::Result {
-            if c.is_all() { Ok(()) } else { write!(f, " channel:{c}") }
+            if c.is_all() {
+                Ok(())
+            } else {
+                write!(f, " channel:{c}")
+            }
         }
         match self {
-            Self::Allow { scope, target, channels } => {
+            Self::Allow {
+                scope,
+                target,
+                channels,
+            } => {
                 write!(f, "allow {scope} {target}")?;
                 chans(f, *channels)
             }
@@ -306,7 +324,11 @@ pub struct RuleEntry {
 impl RuleEntry {
     /// A rule entry without comment.
     pub fn new(id: impl Into<RuleId>, rule: Rule) -> Self {
-        Self { id: id.into(), rule, comment: None }
+        Self {
+            id: id.into(),
+            rule,
+            comment: None,
+        }
     }
 }
 
@@ -370,13 +392,17 @@ pub enum RuleError {
     #[error("{0}")]
     Syntax(String),
     /// `trust` takes networks only, not countries.
-    #[error("`trust` takes an address or network, not a country (trusting a whole country would be far too broad)")]
+    #[error(
+        "`trust` takes an address or network, not a country (trusting a whole country would be far too broad)"
+    )]
     TrustCountry,
     /// A channel name that does not exist.
     #[error("unknown channel `{0}` (expected sip-register, sip-call, web-login or all)")]
     UnknownChannel(String),
     /// A verb that does not exist.
-    #[error("unknown verb `{0}` (expected deny, trust, allow, home, block-foreign or unknown-region)")]
+    #[error(
+        "unknown verb `{0}` (expected deny, trust, allow, home, block-foreign or unknown-region)"
+    )]
     UnknownVerb(String),
 }
 

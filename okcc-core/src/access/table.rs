@@ -33,7 +33,7 @@ impl Key for u32 {
     fn last_of(start: Self, len: u8) -> Self {
         match len {
             0 => Self::MAX,
-            l => start | (Self::MAX >> u32::from(l.min(32))),
+            l => start | Self::MAX.checked_shr(Self::from(l)).unwrap_or(0),
         }
     }
     fn succ(self) -> Option<Self> {
@@ -46,7 +46,7 @@ impl Key for u128 {
     fn last_of(start: Self, len: u8) -> Self {
         match len {
             0 => Self::MAX,
-            l => start | (Self::MAX >> u32::from(l.min(128))),
+            l => start | Self::MAX.checked_shr(u32::from(l)).unwrap_or(0),
         }
     }
     fn succ(self) -> Option<Self> {
@@ -67,7 +67,11 @@ struct Ranges<K> {
 
 impl<K: Key> Ranges<K> {
     fn empty() -> Self {
-        Self { starts: vec![K::ZERO], slots: vec![NONE], index: vec![K::ZERO] }
+        Self {
+            starts: vec![K::ZERO],
+            slots: vec![NONE],
+            index: vec![K::ZERO],
+        }
     }
 
     /// Builds from networks sorted by (start, len ascending, tie order);
@@ -126,7 +130,9 @@ impl<K: Key> Ranges<K> {
         let block = self.index.partition_point(|s| *s <= key).saturating_sub(1);
         let lo = block * BLOCK;
         let hi = (lo + BLOCK).min(self.starts.len());
-        let Some(keys) = self.starts.get(lo..hi) else { return NONE };
+        let Some(keys) = self.starts.get(lo..hi) else {
+            return NONE;
+        };
         let i = keys.partition_point(|s| *s <= key).saturating_sub(1);
         self.slots.get(lo + i).copied().unwrap_or(NONE)
     }
@@ -156,7 +162,11 @@ pub struct PrefixTable<V> {
 
 impl<V> Default for PrefixTable<V> {
     fn default() -> Self {
-        Self { v4: Ranges::empty(), v6: Ranges::empty(), entries: Vec::new() }
+        Self {
+            v4: Ranges::empty(),
+            v6: Ranges::empty(),
+            entries: Vec::new(),
+        }
     }
 }
 
@@ -168,11 +178,16 @@ impl<V> PrefixTable<V> {
         let mut v4: Vec<(u32, u8, u32)> = Vec::new();
         let mut v6: Vec<(u128, u8, u32)> = Vec::new();
         for (net, value) in items {
-            let Ok(id) = u32::try_from(entries.len()) else { break };
+            let Ok(id) = u32::try_from(entries.len()) else {
+                break;
+            };
             if id == NONE {
                 break; // more than 4 billion networks: the rest do not fit
             }
-            entries.push(Entry { value, parent: NONE });
+            entries.push(Entry {
+                value,
+                parent: NONE,
+            });
             match net.addr() {
                 IpAddr::V4(a) => v4.push((u32::from(a), net.prefix_len(), id)),
                 IpAddr::V6(a) => v6.push((u128::from(a), net.prefix_len(), id)),
@@ -189,7 +204,11 @@ impl<V> PrefixTable<V> {
             e.parent = p;
         }
         entries.shrink_to_fit();
-        Self { v4: r4, v6: r6, entries }
+        Self {
+            v4: r4,
+            v6: r6,
+            entries,
+        }
     }
 
     /// Number of networks in the table.
@@ -215,12 +234,17 @@ impl<V> PrefixTable<V> {
             IpAddr::V4(a) => self.v4.find(u32::from(a)),
             IpAddr::V6(a) => self.v6.find(u128::from(a)),
         };
-        Matches { table: self, next: slot }
+        Matches {
+            table: self,
+            next: slot,
+        }
     }
 
     /// Heap memory held by the table, in bytes (excluding what `V` owns).
     pub fn heap_bytes(&self) -> usize {
-        self.v4.heap_bytes() + self.v6.heap_bytes() + self.entries.capacity() * size_of::<Entry<V>>()
+        self.v4.heap_bytes()
+            + self.v6.heap_bytes()
+            + self.entries.capacity() * size_of::<Entry<V>>()
     }
 }
 
@@ -276,14 +300,27 @@ mod tests {
         assert_eq!(t.longest(ip("::ffff:10.1.2.3")), Some(&3));
         assert_eq!(t.longest(ip("2001:db8::1")), Some(&5));
         assert_eq!(t.longest(ip("2001:db9::1")), None);
-        assert_eq!(t.matches(ip("10.1.2.3")).copied().collect::<Vec<_>>(), [3, 2, 1, 6]);
-        assert_eq!(t.matches(ip("10.255.1.1")).copied().collect::<Vec<_>>(), [4, 1, 6]);
+        assert_eq!(
+            t.matches(ip("10.1.2.3")).copied().collect::<Vec<_>>(),
+            [3, 2, 1, 6]
+        );
+        assert_eq!(
+            t.matches(ip("10.255.1.1")).copied().collect::<Vec<_>>(),
+            [4, 1, 6]
+        );
     }
 
     #[test]
     fn req_2_1_duplicates_keep_insertion_order() {
-        let t = PrefixTable::build([(net("10.0.0.0/8"), 'a'), (net("10.0.0.0/8"), 'b'), (net("10.0.0.0/24"), 'c')]);
-        assert_eq!(t.matches(ip("10.0.0.1")).copied().collect::<String>(), "cab");
+        let t = PrefixTable::build([
+            (net("10.0.0.0/8"), 'a'),
+            (net("10.0.0.0/8"), 'b'),
+            (net("10.0.0.0/24"), 'c'),
+        ]);
+        assert_eq!(
+            t.matches(ip("10.0.0.1")).copied().collect::<String>(),
+            "cab"
+        );
         assert_eq!(t.matches(ip("10.0.1.1")).copied().collect::<String>(), "ab");
         let empty: PrefixTable<u8> = PrefixTable::build([]);
         assert_eq!(empty.longest(ip("1.1.1.1")), None);
@@ -307,8 +344,10 @@ mod tests {
 
     fn arb_ip() -> impl Strategy<Value = IpAddr> {
         prop_oneof![
-            (0u32..64, any::<u32>()).prop_map(|(hi, lo)| IpAddr::V4(((hi << 26) | (lo & 0xff)).into())),
-            (0u128..64, any::<u8>()).prop_map(|(hi, lo)| IpAddr::V6(((hi << 122) | u128::from(lo)).into())),
+            (0u32..64, any::<u32>())
+                .prop_map(|(hi, lo)| IpAddr::V4(((hi << 26) | (lo & 0xff)).into())),
+            (0u128..64, any::<u8>())
+                .prop_map(|(hi, lo)| IpAddr::V6(((hi << 122) | u128::from(lo)).into())),
             (0u32..64, any::<u8>()).prop_map(|(hi, lo)| {
                 IpAddr::V6(std::net::Ipv4Addr::from((hi << 26) | u32::from(lo)).to_ipv6_mapped())
             }),

@@ -127,9 +127,18 @@ mod tests {
             "XX".parse::<CountryCode>(),
             Err(CountryCodeError::Unassigned("XX".into()))
         );
-        assert_eq!("C".parse::<CountryCode>(), Err(CountryCodeError::NotTwoLetters));
-        assert_eq!("C1".parse::<CountryCode>(), Err(CountryCodeError::NotTwoLetters));
-        assert_eq!("中国".parse::<CountryCode>(), Err(CountryCodeError::NotTwoLetters));
+        assert_eq!(
+            "C".parse::<CountryCode>(),
+            Err(CountryCodeError::NotTwoLetters)
+        );
+        assert_eq!(
+            "C1".parse::<CountryCode>(),
+            Err(CountryCodeError::NotTwoLetters)
+        );
+        assert_eq!(
+            "中国".parse::<CountryCode>(),
+            Err(CountryCodeError::NotTwoLetters)
+        );
         assert_eq!(CountryCode::from_geo("eu").unwrap().as_str(), "EU");
         assert!(!CountryCode::from_geo("EU").unwrap().is_assigned());
     }

@@ -29,8 +29,12 @@ pub enum GeoError {
     NoCountryData(String),
 }
 
-const COUNTRY: [PathElement<'static>; 2] = [PathElement::Key("country"), PathElement::Key("iso_code")];
-const REGISTERED: [PathElement<'static>; 2] = [PathElement::Key("registered_country"), PathElement::Key("iso_code")];
+const COUNTRY: [PathElement<'static>; 2] =
+    [PathElement::Key("country"), PathElement::Key("iso_code")];
+const REGISTERED: [PathElement<'static>; 2] = [
+    PathElement::Key("registered_country"),
+    PathElement::Key("iso_code"),
+];
 
 /// MaxMind GeoIP reader; [`MaxMindGeo::reload`] swaps in a new database
 /// atomically while lookups go on.
@@ -53,7 +57,9 @@ fn check(reader: Reader<Vec<u8>>) -> Result<Reader<Vec<u8>>, GeoError> {
     // Anonymous-IP, ASN and other databases have no country: refuse them
     // rather than judge every address as unknown.
     if kind.contains("asn") || kind.contains("anonymous") || kind.contains("isp") {
-        return Err(GeoError::NoCountryData(reader.metadata().database_type.clone()));
+        return Err(GeoError::NoCountryData(
+            reader.metadata().database_type.clone(),
+        ));
     }
     Ok(reader)
 }
@@ -62,13 +68,17 @@ impl MaxMindGeo {
     /// Reads a database file into memory.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, GeoError> {
         let reader = check(Reader::open_readfile(path).map_err(GeoError::Load)?)?;
-        Ok(Self { reader: ArcSwap::from_pointee(reader) })
+        Ok(Self {
+            reader: ArcSwap::from_pointee(reader),
+        })
     }
 
     /// Uses a database already in memory.
     pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, GeoError> {
         let reader = check(Reader::from_source(bytes).map_err(GeoError::Load)?)?;
-        Ok(Self { reader: ArcSwap::from_pointee(reader) })
+        Ok(Self {
+            reader: ArcSwap::from_pointee(reader),
+        })
     }
 
     /// Reads a new database file and swaps it in. On error the current
@@ -136,7 +146,13 @@ mod tests {
         let mut w = Writer::new(kind);
         for (net, cc) in pairs {
             let net: IpNet = net.parse().unwrap();
-            w.insert(net, &CountryRecord { country: Country { iso_code: cc } }).unwrap();
+            w.insert(
+                net,
+                &CountryRecord {
+                    country: Country { iso_code: cc },
+                },
+            )
+            .unwrap();
         }
         w.to_bytes().unwrap()
     }
@@ -151,7 +167,14 @@ mod tests {
 
     #[test]
     fn req_2_1_country_db_v4_v6_and_mapped() {
-        let db = country_db("Test-Country", &[("81.2.69.0/24", "GB"), ("2001:db8::/32", "DE"), ("1.0.0.0/8", "CN")]);
+        let db = country_db(
+            "Test-Country",
+            &[
+                ("81.2.69.0/24", "GB"),
+                ("2001:db8::/32", "DE"),
+                ("1.0.0.0/8", "CN"),
+            ],
+        );
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("country.mmdb");
         std::fs::write(&path, db).unwrap();
@@ -173,8 +196,10 @@ mod tests {
             country: Country { iso_code: "CN" },
             registered_country: Country { iso_code: "CN" },
         };
-        w.insert("1.0.0.0/8".parse::<IpNet>().unwrap(), &rec).unwrap();
-        w.insert("2400:da00::/32".parse::<IpNet>().unwrap(), &rec).unwrap();
+        w.insert("1.0.0.0/8".parse::<IpNet>().unwrap(), &rec)
+            .unwrap();
+        w.insert("2400:da00::/32".parse::<IpNet>().unwrap(), &rec)
+            .unwrap();
         let geo = MaxMindGeo::from_bytes(w.to_bytes().unwrap()).unwrap();
         assert_eq!(cc(&geo, "1.1.1.1").as_deref(), Some("CN"));
         assert_eq!(cc(&geo, "2400:da00::5").as_deref(), Some("CN"));
@@ -195,6 +220,9 @@ mod tests {
         assert!(geo.reload(dir.path().join("missing.mmdb")).is_err());
         assert_eq!(cc(&geo, "1.1.1.1").as_deref(), Some("JP"));
         let asn = country_db("GeoLite2-ASN", &[("1.0.0.0/8", "CN")]);
-        assert!(matches!(geo.reload_bytes(asn), Err(GeoError::NoCountryData(_))));
+        assert!(matches!(
+            geo.reload_bytes(asn),
+            Err(GeoError::NoCountryData(_))
+        ));
     }
 }

@@ -44,7 +44,9 @@ pub struct StaticGeo {
 impl StaticGeo {
     /// Builds the table from (network, country) pairs.
     pub fn new(entries: impl IntoIterator<Item = (Cidr, CountryCode)>) -> Self {
-        Self { table: PrefixTable::build(entries) }
+        Self {
+            table: PrefixTable::build(entries),
+        }
     }
 }
 
@@ -65,9 +67,22 @@ mod tests {
             ("1.2.0.0/16".parse().unwrap(), "JP".parse().unwrap()),
             ("2001:db8::/32".parse().unwrap(), "DE".parse().unwrap()),
         ]);
-        assert_eq!(geo.country("1.1.1.1".parse().unwrap()).unwrap().as_str(), "CN");
-        assert_eq!(geo.country("::ffff:1.2.3.4".parse().unwrap()).unwrap().as_str(), "JP");
-        assert_eq!(geo.country("2001:db8::9".parse().unwrap()).unwrap().as_str(), "DE");
+        assert_eq!(
+            geo.country("1.1.1.1".parse().unwrap()).unwrap().as_str(),
+            "CN"
+        );
+        assert_eq!(
+            geo.country("::ffff:1.2.3.4".parse().unwrap())
+                .unwrap()
+                .as_str(),
+            "JP"
+        );
+        assert_eq!(
+            geo.country("2001:db8::9".parse().unwrap())
+                .unwrap()
+                .as_str(),
+            "DE"
+        );
         assert_eq!(geo.country("9.9.9.9".parse().unwrap()), None);
     }
 }
