@@ -2,8 +2,10 @@
 //!
 //! [`PrefixTable`] flattens the (possibly nested) networks into sorted,
 //! disjoint address ranges, each naming the most specific network that
-//! covers it. A lookup is a binary search over a small sampled index (one
-//! key per 32 ranges, hot in cache) and then inside one 32-key block.
+//! covers it. An IPv4 lookup reads a direct table indexed by the top 16
+//! bits (256 KiB) and binary-searches the few ranges of that bucket; an
+//! IPv6 lookup binary-searches a sampled index (one key per 32 ranges) and
+//! then one 32-key block.
 //! Every network also records its enclosing network, so a caller can walk
 //! from the most specific match outwards (for example to skip rules that do
 //! not apply to a channel).
@@ -26,6 +28,8 @@ trait Key: Copy + Ord {
     const ZERO: Self;
     fn last_of(start: Self, len: u8) -> Self;
     fn succ(self) -> Option<Self>;
+    /// The top-16-bit bucket, for families indexed by a direct table.
+    fn bucket(self) -> Option<usize>;
 }
 
 impl Key for u32 {
@@ -38,6 +42,9 @@ impl Key for u32 {
     }
     fn succ(self) -> Option<Self> {
         self.checked_add(1)
+    }
+    fn bucket(self) -> Option<usize> {
+        Some((self >> 16) as usize)
     }
 }
 
@@ -52,7 +59,13 @@ impl Key for u128 {
     fn succ(self) -> Option<Self> {
         self.checked_add(1)
     }
+    fn bucket(self) -> Option<usize> {
+        None
+    }
 }
+
+/// Buckets of the IPv4 direct table (top 16 bits).
+const BUCKETS: usize = 1 << 16;
 
 /// Sorted disjoint ranges of one family.
 #[derive(Clone, Debug)]
@@ -61,8 +74,11 @@ struct Ranges<K> {
     starts: Vec<K>,
     /// Entry index for each range, or [`NONE`].
     slots: Vec<u32>,
-    /// `starts[i * BLOCK]` for each block.
+    /// `starts[i * BLOCK]` for each block (families without buckets).
     index: Vec<K>,
+    /// IPv4: `top[b]` is the number of starts below bucket `b`
+    /// (`BUCKETS + 1` entries); empty for IPv6.
+    top: Vec<u32>,
 }
 
 impl<K: Key> Ranges<K> {
@@ -71,6 +87,7 @@ impl<K: Key> Ranges<K> {
             starts: vec![K::ZERO],
             slots: vec![NONE],
             index: vec![K::ZERO],
+            top: Vec::new(),
         }
     }
 
@@ -89,7 +106,24 @@ impl<K: Key> Ranges<K> {
             stack.push((K::last_of(start, len), entry));
         }
         out.close(&mut stack, None);
-        out.index = out.starts.iter().step_by(BLOCK).copied().collect();
+        if K::ZERO.bucket().is_some() {
+            let n = u32::try_from(out.starts.len()).unwrap_or(u32::MAX);
+            let mut top = vec![n; BUCKETS + 1];
+            let mut b = 0usize;
+            for (i, s) in (0u32..).zip(&out.starts) {
+                let sb = s.bucket().unwrap_or(BUCKETS).min(BUCKETS);
+                while b <= sb {
+                    if let Some(t) = top.get_mut(b) {
+                        *t = i;
+                    }
+                    b += 1;
+                }
+            }
+            out.top = top;
+            out.index = Vec::new();
+        } else {
+            out.index = out.starts.iter().step_by(BLOCK).copied().collect();
+        }
         out.starts.shrink_to_fit();
         out.slots.shrink_to_fit();
         out
@@ -127,6 +161,18 @@ impl<K: Key> Ranges<K> {
 
     #[inline]
     fn find(&self, key: K) -> u32 {
+        if let Some(b) = key.bucket() {
+            let lo = self.top.get(b).map_or(0, |t| t.saturating_sub(1) as usize);
+            let hi = self
+                .top
+                .get(b + 1)
+                .map_or(self.starts.len(), |t| *t as usize);
+            let Some(keys) = self.starts.get(lo..hi) else {
+                return NONE;
+            };
+            let i = keys.partition_point(|s| *s <= key).saturating_sub(1);
+            return self.slots.get(lo + i).copied().unwrap_or(NONE);
+        }
         let block = self.index.partition_point(|s| *s <= key).saturating_sub(1);
         let lo = block * BLOCK;
         let hi = (lo + BLOCK).min(self.starts.len());
@@ -139,7 +185,10 @@ impl<K: Key> Ranges<K> {
 
     fn heap_bytes(&self) -> usize {
         let k = size_of::<K>();
-        self.starts.capacity() * k + self.slots.capacity() * 4 + self.index.capacity() * k
+        self.starts.capacity() * k
+            + self.slots.capacity() * 4
+            + self.index.capacity() * k
+            + self.top.capacity() * 4
     }
 }
 
