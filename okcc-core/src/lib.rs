@@ -17,7 +17,9 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod credential;
+pub mod access;
 pub mod decision;
+pub mod geo;
 pub mod ids;
 pub mod password;
 pub mod mask;

@@ -11,6 +11,7 @@ mod password;
 mod mask;
 mod audit;
 mod content_check;
+mod access;
 
 /// okcc: security for VoIP and call-center software.
 #[derive(Debug, Parser)]
@@ -31,6 +32,9 @@ enum Command {
     /// The operation log: verify, export, tail.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// IP, network and region access control.
+    #[command(subcommand)]
+    Access(access::AccessCommand),
 }
 
 fn main() -> ExitCode {
@@ -40,5 +44,6 @@ fn main() -> ExitCode {
         Command::Mask(args) => mask::run(&args),
         Command::ContentCheck(args) => content_check::run(&args),
         Command::Audit(cmd) => audit::run(cmd),
+        Command::Access(cmd) => access::run(cmd),
     }
 }

@@ -1,0 +1,212 @@
+//! Access control: longest-prefix match over 1M prefixes (vs a naive
+//! ipnetwork scan over 10k), and a full decision with 100k rules + GeoIP.
+
+use std::hint::black_box;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use ipnetwork::IpNetwork;
+use mmdb_writer::Writer;
+use mmdb_writer::ipnet::IpNet;
+use okcc_core::access::{
+    AccessControl, AccessRequest, BlocklistFeed, Channel, Cidr, PrefixTable, Rule, RuleEntry,
+    RuleSet, Target,
+};
+use okcc_core::geo::GeoLookup;
+use okcc_core::geo::maxmind::MaxMindGeo;
+use okcc_core::{TenantId, UserId};
+
+/// xorshift64*: deterministic, dependency-free.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}
+
+/// `n` mixed prefixes: 70 % IPv4 (70 % /32, rest /16../31), 30 % IPv6
+/// (half /128, rest /32../64) inside 2000::/4.
+fn prefixes(n: usize, rng: &mut Rng) -> Vec<Cidr> {
+    (0..n)
+        .map(|_| {
+            let r = rng.next();
+            if r % 10 < 7 {
+                let len = if rng.next() % 10 < 7 {
+                    32
+                } else {
+                    16 + (rng.next() % 16) as u8
+                };
+                Cidr::masked(IpAddr::V4(Ipv4Addr::from(rng.next() as u32)), len)
+            } else {
+                let len = if rng.next().is_multiple_of(2) {
+                    128
+                } else {
+                    32 + (rng.next() % 33) as u8
+                };
+                let a =
+                    (u128::from(rng.next()) << 64 | u128::from(rng.next())) >> 4 | (2u128 << 124);
+                Cidr::masked(IpAddr::V6(Ipv6Addr::from(a)), len)
+            }
+        })
+        .collect()
+}
+
+/// Lookup addresses: half hit a prefix, half random.
+fn probes(nets: &[Cidr], n: usize, rng: &mut Rng) -> Vec<IpAddr> {
+    (0..n)
+        .map(|i| {
+            if i.is_multiple_of(2) {
+                nets[(rng.next() as usize) % nets.len()].addr()
+            } else if rng.next() % 10 < 7 {
+                IpAddr::V4(Ipv4Addr::from(rng.next() as u32))
+            } else {
+                IpAddr::V6(Ipv6Addr::from(
+                    (u128::from(rng.next()) << 64 | u128::from(rng.next())) >> 4 | (2u128 << 124),
+                ))
+            }
+        })
+        .collect()
+}
+
+fn lpm(c: &mut Criterion) {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let nets = prefixes(1_000_000, &mut rng);
+    let t0 = Instant::now();
+    let table = PrefixTable::build(nets.iter().enumerate().map(|(i, n)| (*n, i as u32)));
+    let built = t0.elapsed();
+    eprintln!(
+        "PrefixTable: {} prefixes built in {built:?}, {} heap bytes = {:.1} B/prefix",
+        table.len(),
+        table.heap_bytes(),
+        table.heap_bytes() as f64 / table.len() as f64
+    );
+    let ips = probes(&nets, 1 << 16, &mut rng);
+    let mut i = 0usize;
+    c.bench_function("access/lpm_1m_prefixes", |b| {
+        b.iter(|| {
+            i = (i + 1) & (ips.len() - 1);
+            black_box(table.longest(black_box(ips[i])))
+        });
+    });
+
+    let small: Vec<IpNetwork> = nets[..10_000]
+        .iter()
+        .map(|n| IpNetwork::new(n.addr(), n.prefix_len()).expect("valid"))
+        .collect();
+    let small_ips = probes(&nets[..10_000], 1 << 12, &mut rng);
+    let mut j = 0usize;
+    c.bench_function("access/naive_ipnetwork_scan_10k", |b| {
+        b.iter(|| {
+            j = (j + 1) & (small_ips.len() - 1);
+            let ip = black_box(small_ips[j]).to_canonical();
+            black_box(
+                small
+                    .iter()
+                    .filter(|n| n.contains(ip))
+                    .max_by_key(|n| n.prefix()),
+            )
+        });
+    });
+}
+
+#[derive(serde::Serialize)]
+struct Country {
+    iso_code: &'static str,
+}
+
+#[derive(serde::Serialize)]
+struct Record {
+    country: Country,
+}
+
+fn geo_db(rng: &mut Rng) -> MaxMindGeo {
+    const CODES: [&str; 8] = ["CN", "US", "DE", "RU", "JP", "GB", "FR", "BR"];
+    let mut w = Writer::new("Bench-Country");
+    for i in 0..20_000u32 {
+        let net: IpNet = format!(
+            "{}/{}",
+            Ipv4Addr::from(i << 16 | (rng.next() as u32 & 0xff00)),
+            24
+        )
+        .parse()
+        .expect("net");
+        w.insert(
+            net,
+            &Record {
+                country: Country {
+                    iso_code: CODES[(rng.next() % 8) as usize],
+                },
+            },
+        )
+        .expect("insert");
+    }
+    MaxMindGeo::from_bytes(w.to_bytes().expect("bytes")).expect("db")
+}
+
+fn full_decision(c: &mut Criterion) {
+    let mut rng = Rng(0x1234_5678_9abc_def1);
+    let geo: Arc<dyn GeoLookup> = Arc::new(geo_db(&mut rng));
+    let nets = prefixes(100_000, &mut rng);
+    let mut set = RuleSet::new();
+    for (i, n) in nets.iter().enumerate() {
+        set.push(RuleEntry::new(
+            format!("r:{i}").as_str(),
+            Rule::Deny {
+                target: Target::Network(*n),
+                channels: Default::default(),
+            },
+        ));
+    }
+    let text = "trust 198.51.100.0/24\ndeny country:RU\nhome CN\nhome US\nblock-foreign on\nunknown-region allow\n\
+                allow tenant:acme country:CN\nallow tenant:acme country:US\nallow tenant:acme 10.0.0.0/8\n";
+    set.entries.extend(
+        RuleSet::parse_text("rules.txt", text)
+            .expect("rules")
+            .entries,
+    );
+    let control = AccessControl::new(Some(geo));
+    control.replace_rules(&set).expect("policy");
+    let feed: Vec<Cidr> = prefixes(10_000, &mut rng);
+    control.replace_feed(BlocklistFeed::from_networks("bench", feed).expect("feed"));
+    let acme = TenantId::new("acme").expect("id");
+    let account = UserId::new("1001").expect("id");
+    let ips: Vec<IpAddr> = (0..4096u32)
+        .map(|i| {
+            IpAddr::V4(Ipv4Addr::from(
+                ((i * 5) % 20_000) << 16 | (rng.next() as u32 & 0xffff),
+            ))
+        })
+        .collect();
+    let mut i = 0usize;
+    c.bench_function("access/full_decision_100k_rules_geoip", |b| {
+        b.iter(|| {
+            i = (i + 1) & (ips.len() - 1);
+            let req = AccessRequest::new(black_box(ips[i]), Channel::SipRegister)
+                .tenant(&acme)
+                .account(&account);
+            black_box(control.check(&req))
+        });
+    });
+
+    // Feed reload: parse + build + swap of a 400k-entry list.
+    let list: String = prefixes(400_000, &mut rng)
+        .iter()
+        .map(|n| format!("{n}\n"))
+        .collect();
+    let t0 = Instant::now();
+    let feed = BlocklistFeed::parse("apiban", &list).expect("feed");
+    control.replace_feed(feed);
+    eprintln!(
+        "feed reload: 400k entries parsed, built and swapped in {:?}",
+        t0.elapsed()
+    );
+}
+
+criterion_group!(benches, lpm, full_decision);
+criterion_main!(benches);
