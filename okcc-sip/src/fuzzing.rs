@@ -26,3 +26,21 @@ pub fn sip_parse(data: &[u8]) -> bool {
         }
     }
 }
+
+/// Parses a raw `Authorization` value and, when it parses, computes the
+/// expected response with a fixed HA1. Returns `true` when it parsed.
+pub fn sip_authorization(data: &[u8]) -> bool {
+    use crate::digest::{DigestAuthorization, Ha1, response};
+    let Ok(text) = std::str::from_utf8(data) else {
+        return false;
+    };
+    match DigestAuthorization::parse(text) {
+        Ok(auth) => {
+            let ha1 = Ha1::compute(auth.algorithm.hash(), "u", "r", "p");
+            let r = response(&auth, "REGISTER", b"", &ha1);
+            assert_eq!(r.len(), auth.algorithm.hex_len());
+            true
+        }
+        Err(_) => false,
+    }
+}

@@ -34,3 +34,9 @@ fn corpus_sip_parse_replays() {
     let (ok, total) = replay("sip_parse", okcc_sip::fuzzing::sip_parse);
     assert!(total >= 10 && ok >= 4, "{ok}/{total}");
 }
+
+#[test]
+fn corpus_sip_authorization_replays() {
+    let (ok, total) = replay("sip_authorization", okcc_sip::fuzzing::sip_authorization);
+    assert!(total >= 10 && ok >= 4, "{ok}/{total}");
+}
