@@ -17,6 +17,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod decision;
+pub mod guard;
 pub mod ids;
 pub mod store;
 
