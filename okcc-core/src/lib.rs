@@ -20,6 +20,7 @@ pub mod credential;
 pub mod access;
 pub mod decision;
 pub mod geo;
+pub mod guard;
 pub mod ids;
 pub mod password;
 pub mod mask;

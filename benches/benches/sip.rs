@@ -1,0 +1,82 @@
+//! okcc-sip: view parse of a typical REGISTER and digest verification.
+
+use std::hint::black_box;
+use std::time::{Duration, SystemTime};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use okcc_sip::digest::{Algorithm, DigestAuthorization, DigestConfig, DigestServer, Ha1, response};
+use okcc_sip::view::{Limits, SipRequestView};
+
+fn register(auth: &str) -> Vec<u8> {
+    format!(
+        "REGISTER sip:example.com SIP/2.0\r\n\
+Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK74bf9;rport\r\n\
+Max-Forwards: 70\r\n\
+From: \"Agent 1001\" <sip:1001@example.com>;tag=456248\r\n\
+To: <sip:1001@example.com>\r\n\
+Call-ID: 843817637684230@998sdasdh09\r\n\
+CSeq: 1826 REGISTER\r\n\
+Contact: <sip:1001@192.0.2.10:5060;transport=udp>;expires=3600\r\n\
+User-Agent: Yealink SIP-T46S 66.86.0.15\r\n\
+Authorization: {auth}\r\n\
+Expires: 3600\r\n\
+Content-Length: 0\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+fn signed(server: &DigestServer, alg: Algorithm, nonce: &str, nc: u32) -> String {
+    let draft = format!(
+        "Digest username=\"1001\", realm=\"example.com\", nonce=\"{nonce}\", uri=\"sip:example.com\", \
+         algorithm={}, qop=auth, nc={nc:08x}, cnonce=\"0a4f113b\", response=\"{}\"",
+        alg.token(),
+        "0".repeat(alg.hex_len())
+    );
+    let Ok(auth) = DigestAuthorization::parse(&draft) else {
+        return draft;
+    };
+    let ha1 = Ha1::compute(alg.hash(), "1001", server.realm(), "TAV#1532afhj@qF344");
+    let r = response(&auth, "REGISTER", b"", &ha1);
+    draft.replace(&"0".repeat(alg.hex_len()), &r)
+}
+
+fn bench_parse(c: &mut Criterion) {
+    let server = DigestServer::new(DigestConfig::new("example.com", vec![7; 32]));
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let msg = register(&signed(&server, Algorithm::Md5, &server.nonce(now), 1));
+    let limits = Limits::default();
+    let mut g = c.benchmark_group("sip");
+    g.bench_function(format!("view_parse_register_{}b", msg.len()), |b| {
+        b.iter(|| SipRequestView::parse(black_box(&msg), &limits).map(|v| v.call_id.len()));
+    });
+    g.finish();
+}
+
+fn bench_digest(c: &mut Criterion) {
+    let server = DigestServer::new(DigestConfig::new("example.com", vec![7; 32]));
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let mut g = c.benchmark_group("digest");
+    for alg in [Algorithm::Md5, Algorithm::Sha256] {
+        let ha1 = Ha1::compute(alg.hash(), "1001", "example.com", "TAV#1532afhj@qF344");
+        // nc increases per request, as a real client's does.
+        let mut nc = 0u32;
+        let nonce = server.nonce(now);
+        g.bench_function(format!("parse_and_verify_{}", alg.token()), |b| {
+            b.iter_batched(
+                || {
+                    nc = nc.wrapping_add(1);
+                    signed(&server, alg, &nonce, nc)
+                },
+                |header| {
+                    let auth = DigestAuthorization::parse(black_box(&header)).ok()?;
+                    server.verify(&auth, "REGISTER", b"", Some(&ha1), now).ok()
+                },
+                criterion::BatchSize::SmallInput,
+            );
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_parse, bench_digest);
+criterion_main!(benches);

@@ -1,0 +1,149 @@
+//! Stateless nonces (time + HMAC-SHA256 over a server secret) and bounded
+//! nonce-count replay tracking.
+
+use std::collections::HashMap;
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+/// Hex length of a nonce: 8 bytes of time + 16 bytes of MAC.
+pub(crate) const NONCE_HEX_LEN: usize = 48;
+
+fn mac(secret: &[u8], realm: &str, ts: u64) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    if let Ok(mut m) = Hmac::<Sha256>::new_from_slice(secret) {
+        m.update(&ts.to_be_bytes());
+        m.update(realm.as_bytes());
+        let full = m.finalize().into_bytes();
+        for (o, b) in out.iter_mut().zip(full.iter()) {
+            *o = *b;
+        }
+    }
+    out
+}
+
+/// Mints the nonce for `ts` (Unix seconds).
+pub(crate) fn mint(secret: &[u8], realm: &str, ts: u64) -> String {
+    let mut s = String::with_capacity(NONCE_HEX_LEN);
+    for b in ts.to_be_bytes().iter().chain(mac(secret, realm, ts).iter()) {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+/// The issue time of a nonce this server minted, or `None` (forged, foreign, malformed).
+pub(crate) fn open(secret: &[u8], realm: &str, nonce: &str) -> Option<u64> {
+    if nonce.len() != NONCE_HEX_LEN || !nonce.is_ascii() {
+        return None;
+    }
+    let mut raw = [0u8; 24];
+    for (i, out) in raw.iter_mut().enumerate() {
+        *out = u8::from_str_radix(nonce.get(i * 2..i * 2 + 2)?, 16).ok()?;
+    }
+    let mut ts_bytes = [0u8; 8];
+    ts_bytes.copy_from_slice(raw.get(..8)?);
+    let ts = u64::from_be_bytes(ts_bytes);
+    let expected = mac(secret, realm, ts);
+    bool::from(expected.ct_eq(raw.get(8..)?)).then_some(ts)
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Window {
+    issued: u64,
+    highest: u32,
+    /// Bit i set: `highest - i` was used.
+    seen: u64,
+}
+
+/// Remembers which `nc` values of each nonce were used, in bounded memory.
+///
+/// At most `capacity` nonces are tracked. When full, expired nonces are
+/// dropped first, then the oldest; the issue time of anything dropped
+/// becomes a low-water mark, and an untracked nonce issued at or before it
+/// is answered `stale` rather than trusted, so eviction never reopens a replay.
+#[derive(Debug)]
+pub(crate) struct NonceTracker {
+    capacity: usize,
+    windows: HashMap<String, Window>,
+    evicted_up_to: u64,
+}
+
+/// The tracker's verdict on one `nc`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NcVerdict {
+    Fresh,
+    Replayed,
+    Forgotten,
+}
+
+impl NonceTracker {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            windows: HashMap::new(),
+            evicted_up_to: 0,
+        }
+    }
+
+    /// Records `nc` for `nonce` (issued at `issued`); `expire_before` drops older nonces when full.
+    pub(crate) fn use_nc(
+        &mut self,
+        nonce: &str,
+        issued: u64,
+        nc: u32,
+        expire_before: u64,
+    ) -> NcVerdict {
+        if let Some(w) = self.windows.get_mut(nonce) {
+            if nc > w.highest {
+                let shift = nc - w.highest;
+                w.seen = if shift >= 64 { 0 } else { w.seen << shift } | 1;
+                w.highest = nc;
+                return NcVerdict::Fresh;
+            }
+            let back = w.highest - nc;
+            if back >= 64 || w.seen & (1 << back) != 0 {
+                return NcVerdict::Replayed;
+            }
+            w.seen |= 1 << back;
+            return NcVerdict::Fresh;
+        }
+        if issued <= self.evicted_up_to {
+            return NcVerdict::Forgotten;
+        }
+        if self.windows.len() >= self.capacity {
+            self.windows.retain(|_, w| w.issued >= expire_before);
+            while self.windows.len() >= self.capacity {
+                let Some((oldest, ts)) = self
+                    .windows
+                    .iter()
+                    .min_by_key(|(_, w)| w.issued)
+                    .map(|(k, w)| (k.clone(), w.issued))
+                else {
+                    break;
+                };
+                self.windows.remove(&oldest);
+                self.evicted_up_to = self.evicted_up_to.max(ts);
+            }
+            if issued <= self.evicted_up_to {
+                return NcVerdict::Forgotten;
+            }
+        }
+        self.windows.insert(
+            nonce.to_owned(),
+            Window {
+                issued,
+                highest: nc,
+                seen: 1,
+            },
+        );
+        NcVerdict::Fresh
+    }
+}
+
+#[cfg(test)]
+impl NonceTracker {
+    pub(crate) fn windows_len(&self) -> usize {
+        self.windows.len()
+    }
+}
