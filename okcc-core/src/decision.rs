@@ -75,8 +75,6 @@ pub enum DenyReason {
     Malformed,
     /// A tenant or account whitelist exists and the source is not on it.
     NotAllowlisted,
-    /// The principal lacks the permission (or acted outside its tenant).
-    PermissionDenied,
     /// The request looks like a scanner (User-Agent or behaviour).
     Scanner,
     /// A toll-fraud rule refused the call.
@@ -99,7 +97,6 @@ impl DenyReason {
             Self::ForeignRegion => "foreign-region",
             Self::Malformed => "malformed",
             Self::NotAllowlisted => "not-allowlisted",
-            Self::PermissionDenied => "permission-denied",
             Self::Scanner => "scanner",
             Self::TollFraud => "toll-fraud",
             Self::UnknownRegion => "unknown-region",

@@ -16,14 +16,14 @@
 //!   backends can run them.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub mod credential;
 pub mod access;
+pub mod credential;
 pub mod decision;
 pub mod geo;
 pub mod guard;
 pub mod ids;
-pub mod password;
 pub mod mask;
+pub mod password;
 pub mod rbac;
 pub mod recycle;
 pub mod review;

@@ -156,7 +156,7 @@ pub fn to_audit_event(event: &CrmEvent) -> Result<AuditEvent, EventError> {
             .or_else(|_| Outcome::failure("failed (reason too long to record)"))?,
         CrmOutcome::Denied(code) => Outcome::denied(
             RuleId::new(format!("rbac:{code}")),
-            okcc_core::DenyReason::PermissionDenied,
+            okcc_core::DenyReason::Forbidden,
         ),
     };
     let actor = Actor::user(event.actor.clone(), Some(event.tenant.clone()));

@@ -7,11 +7,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod password;
-mod mask;
+mod access;
 mod audit;
 mod content_check;
-mod access;
+mod mask;
+mod password;
 
 /// okcc: security for VoIP and call-center software.
 #[derive(Debug, Parser)]
