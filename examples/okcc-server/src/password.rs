@@ -27,7 +27,7 @@ pub(crate) struct PasswordArgs {
 enum PasswordCommand {
     /// Check candidate passwords (one per line on stdin) against the default
     /// policy; prints one JSON object per line:
-    /// {"ok": bool, "violations": [{"code", "message"}], "score": 0..4 or null}.
+    /// {"ok": bool, "violations": [{"code", "message"}], "score": 0..4, or null for over-long input}.
     Check {
         /// The account's user name or extension (the password must not contain it).
         #[arg(long)]
@@ -116,7 +116,12 @@ fn check(user: Option<&str>, mut input: impl BufRead, mut out: impl Write) -> io
                     .iter()
                     .map(|v| json!({"code": v.code(), "message": v.message()}))
                     .collect();
-                json!({"ok": false, "violations": violations, "score": rejection.score()})
+                // The report always carries the score (0..4) when the input
+                // is small enough to score; `null` only for over-long input.
+                let score = rejection
+                    .score()
+                    .or_else(|| policy.score(&candidate, &user_inputs));
+                json!({"ok": false, "violations": violations, "score": score})
             }
         };
         writeln!(out, "{line}")?;
@@ -228,6 +233,7 @@ mod tests {
         assert_eq!(v[0]["ok"], true);
         assert!(v[0]["score"].as_u64().unwrap() >= 3);
         assert_eq!(v[1]["ok"], false);
+        assert!(v[1]["score"].as_u64().is_some_and(|s| s <= 4), "{}", v[1]);
         let codes: Vec<_> = v[1]["violations"]
             .as_array()
             .unwrap()
