@@ -39,6 +39,12 @@ impl DigestAlgorithm {
         }
     }
 
+    /// Lower-case hex of the digest of `data`, as digest authentication
+    /// uses it for HA2 and the response (RFC 7616 §3.4.1).
+    pub fn hex_digest(self, data: &[u8]) -> String {
+        base16ct::lower::encode_string(&self.digest(&[data]))
+    }
+
     /// Hashes the concatenation of `parts`.
     pub(super) fn digest(self, parts: &[&[u8]]) -> Zeroizing<Vec<u8>> {
         fn run<D: Digest>(parts: &[&[u8]]) -> Zeroizing<Vec<u8>> {
@@ -73,6 +79,20 @@ impl Ha1 {
         password: &AcceptedPassword,
     ) -> Self {
         Self::compute(algorithm, user, realm, password.expose_secret())
+    }
+
+    /// HA1 of a secret that never went through the password policy.
+    ///
+    /// For SIP clients, test vectors and dummy values only: a credential
+    /// store must hold HA1s made by [`Ha1::derive`] from an accepted
+    /// password, which is why the name says so.
+    pub fn dangerous_from_unchecked_secret(
+        algorithm: DigestAlgorithm,
+        user: &str,
+        realm: &str,
+        secret: &str,
+    ) -> Self {
+        Self::compute(algorithm, user, realm, secret)
     }
 
     /// HA1 of any secret. Crate-internal: public code goes through

@@ -14,7 +14,7 @@
 //!
 //! ```
 //! use std::time::{Duration, SystemTime};
-//! use okcc_sip::digest::{DigestConfig, DigestServer, HashKind, Ha1};
+//! use okcc_sip::digest::{DigestConfig, DigestServer};
 //!
 //! let server = DigestServer::new(DigestConfig::new("example.com", b"server-secret-32-bytes-long!!!!!".to_vec()));
 //! let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
@@ -27,13 +27,14 @@ mod algorithm;
 mod authorization;
 mod nonce;
 
-pub use algorithm::{Algorithm, Ha1, Ha1Error, HashKind};
+pub use algorithm::Algorithm;
 pub use authorization::{AuthorizationError, DigestAuthorization, Qop};
 
 use std::fmt;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
+use okcc_core::credential::{DigestAlgorithm, Ha1};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
@@ -122,8 +123,14 @@ impl DigestServer {
     /// A server with `config`.
     pub fn new(config: DigestConfig) -> Self {
         let dummy_secret = nonce::mint(&config.secret, "okcc-dummy", 0);
-        let dummy = [HashKind::Md5, HashKind::Sha256, HashKind::Sha512_256]
-            .map(|h| Ha1::compute(h, "okcc-dummy", &config.realm, &dummy_secret));
+        let dummy = [
+            DigestAlgorithm::Md5,
+            DigestAlgorithm::Sha256,
+            DigestAlgorithm::Sha512_256,
+        ]
+        .map(|h| {
+            Ha1::dangerous_from_unchecked_secret(h, "okcc-dummy", &config.realm, &dummy_secret)
+        });
         Self {
             tracker: Mutex::new(NonceTracker::new(config.max_tracked_nonces)),
             config,
@@ -172,12 +179,12 @@ impl DigestServer {
         now: SystemTime,
     ) -> Result<Authenticated, DigestFailure> {
         let hash = auth.algorithm.hash();
-        let dummy = match hash {
-            HashKind::Md5 => &self.dummy[0],
-            HashKind::Sha256 => &self.dummy[1],
-            HashKind::Sha512_256 => &self.dummy[2],
-        };
-        let known = ha1.filter(|h| h.hash() == hash);
+        let dummy = self
+            .dummy
+            .iter()
+            .find(|d| d.algorithm() == hash)
+            .unwrap_or(&self.dummy[0]); // every hash has a dummy; index 0 exists
+        let known = ha1.filter(|h| h.algorithm() == hash);
         let ha1_used = known.unwrap_or(dummy);
         let expected = response(auth, method, body, ha1_used);
         let given = auth.response.to_ascii_lowercase();
@@ -226,15 +233,18 @@ pub fn response(auth: &DigestAuthorization<'_>, method: &str, body: &[u8], ha1: 
     let h = auth.algorithm.hash();
     let cnonce = auth.cnonce.unwrap_or("");
     let ha1_hex: Zeroizing<String> = if auth.algorithm.is_sess() {
-        Zeroizing::new(h.hex(format!("{}:{}:{cnonce}", ha1.expose_hex(), auth.nonce).as_bytes()))
+        let stored = ha1.to_hex();
+        Zeroizing::new(h.hex_digest(
+            Zeroizing::new(format!("{}:{}:{cnonce}", stored.as_str(), auth.nonce)).as_bytes(),
+        ))
     } else {
-        Zeroizing::new(ha1.expose_hex().to_owned())
+        ha1.to_hex()
     };
     let a2 = match auth.qop {
-        Some(Qop::AuthInt) => format!("{method}:{}:{}", auth.uri, h.hex(body)),
+        Some(Qop::AuthInt) => format!("{method}:{}:{}", auth.uri, h.hex_digest(body)),
         _ => format!("{method}:{}", auth.uri),
     };
-    let ha2 = h.hex(a2.as_bytes());
+    let ha2 = h.hex_digest(a2.as_bytes());
     let kd = match (auth.qop, auth.nc_raw) {
         (Some(q), Some(nc)) => Zeroizing::new(format!(
             "{}:{}:{nc}:{cnonce}:{}:{ha2}",
@@ -244,7 +254,7 @@ pub fn response(auth: &DigestAuthorization<'_>, method: &str, body: &[u8], ha1: 
         )),
         _ => Zeroizing::new(format!("{}:{}:{ha2}", ha1_hex.as_str(), auth.nonce)),
     };
-    h.hex(kd.as_bytes())
+    h.hex_digest(kd.as_bytes())
 }
 
 #[cfg(test)]
