@@ -2,17 +2,19 @@
 //!
 //! [`PrefixTable`] flattens the (possibly nested) networks into sorted,
 //! disjoint address ranges, each naming the most specific network that
-//! covers it. An IPv4 lookup reads a direct table indexed by the top 16
-//! bits (256 KiB) and binary-searches the few ranges of that bucket; an
-//! IPv6 lookup binary-searches a sampled index (one key per 32 ranges) and
-//! then one 32-key block.
+//! covers it. A lookup reads a direct index (one `u32` per bucket of equal
+//! address width, about one bucket per two ranges, so a bucket holds a few
+//! ranges) and binary-searches the few ranges of its bucket; each range
+//! keeps its start and its network side by side, so the search and the
+//! answer share cache lines. Tables of a few ranges skip the index.
 //! Every network also records its enclosing network, so a caller can walk
 //! from the most specific match outwards (for example to skip rules that do
 //! not apply to a channel).
 //!
 //! Memory: a network adds at most two ranges. An IPv4 range costs 8 bytes
-//! (4-byte start, 4-byte slot) and an IPv6 range 20 bytes, plus one entry
-//! (the value and a 4-byte parent link) per network.
+//! (4-byte start, 4-byte slot) and an IPv6 range 32 bytes (16-byte start,
+//! 4-byte slot, padding), plus at most 4 bytes of index per range and one
+//! entry (the value and a 4-byte parent link) per network.
 
 use std::net::IpAddr;
 
@@ -20,16 +22,22 @@ use super::net::Cidr;
 
 /// Slot value for "no network covers this range".
 const NONE: u32 = u32::MAX;
-/// Keys per block of the sampled index.
-const BLOCK: usize = 32;
+/// Up to this many ranges a table is searched without an index.
+const SMALL: usize = 32;
+/// At most `2^MAX_BUCKET_BITS` buckets (4 MiB of index).
+const MAX_BUCKET_BITS: u32 = 20;
 
 /// An address family's integer key.
 trait Key: Copy + Ord {
     const ZERO: Self;
     fn last_of(start: Self, len: u8) -> Self;
     fn succ(self) -> Option<Self>;
-    /// The top-16-bit bucket, for families indexed by a direct table.
-    fn bucket(self) -> Option<usize>;
+    /// `(self - base) >> shift` as an index (`self >= base`), saturating.
+    fn bucket(self, base: Self, shift: u32) -> usize;
+    /// `base + (b << shift)`, saturating.
+    fn bucket_start(base: Self, b: usize, shift: u32) -> Self;
+    /// Bits needed to hold `hi - lo` (`hi >= lo`).
+    fn span_bits(lo: Self, hi: Self) -> u32;
 }
 
 impl Key for u32 {
@@ -43,8 +51,17 @@ impl Key for u32 {
     fn succ(self) -> Option<Self> {
         self.checked_add(1)
     }
-    fn bucket(self) -> Option<usize> {
-        Some((self >> 16) as usize)
+    #[inline]
+    fn bucket(self, base: Self, shift: u32) -> usize {
+        let off = self.wrapping_sub(base).checked_shr(shift).unwrap_or(0);
+        usize::try_from(off).unwrap_or(usize::MAX)
+    }
+    fn bucket_start(base: Self, b: usize, shift: u32) -> Self {
+        let b = Self::try_from(b).unwrap_or(Self::MAX);
+        base.saturating_add(b.checked_shl(shift).unwrap_or(0))
+    }
+    fn span_bits(lo: Self, hi: Self) -> u32 {
+        Self::BITS - hi.wrapping_sub(lo).leading_zeros()
     }
 }
 
@@ -59,35 +76,51 @@ impl Key for u128 {
     fn succ(self) -> Option<Self> {
         self.checked_add(1)
     }
-    fn bucket(self) -> Option<usize> {
-        None
+    #[inline]
+    fn bucket(self, base: Self, shift: u32) -> usize {
+        let off = self.wrapping_sub(base).checked_shr(shift).unwrap_or(0);
+        usize::try_from(off).unwrap_or(usize::MAX)
+    }
+    fn bucket_start(base: Self, b: usize, shift: u32) -> Self {
+        let b = Self::try_from(b).unwrap_or(Self::MAX);
+        base.saturating_add(b.checked_shl(shift).unwrap_or(0))
+    }
+    fn span_bits(lo: Self, hi: Self) -> u32 {
+        Self::BITS - hi.wrapping_sub(lo).leading_zeros()
     }
 }
 
-/// Buckets of the IPv4 direct table (top 16 bits).
-const BUCKETS: usize = 1 << 16;
+/// One range: its first address and the entry covering it (or [`NONE`]).
+#[derive(Clone, Copy, Debug)]
+struct Range<K> {
+    start: K,
+    slot: u32,
+}
 
 /// Sorted disjoint ranges of one family.
 #[derive(Clone, Debug)]
 struct Ranges<K> {
-    /// Start of each range; `starts[0]` is zero.
-    starts: Vec<K>,
-    /// Entry index for each range, or [`NONE`].
-    slots: Vec<u32>,
-    /// `starts[i * BLOCK]` for each block (families without buckets).
-    index: Vec<K>,
-    /// IPv4: `top[b]` is the number of starts below bucket `b`
-    /// (`BUCKETS + 1` entries); empty for IPv6.
-    top: Vec<u32>,
+    /// The ranges; `ranges[0].start` is zero.
+    ranges: Vec<Range<K>>,
+    /// Start of the first indexed bucket (`ranges[1].start`).
+    base: K,
+    /// Bucket `b` holds the keys `base + (b << shift)` onwards.
+    shift: u32,
+    /// `first[b]` is the range holding the first key of bucket `b`; the
+    /// last element is the last range. Empty for small tables.
+    first: Vec<u32>,
 }
 
 impl<K: Key> Ranges<K> {
     fn empty() -> Self {
         Self {
-            starts: vec![K::ZERO],
-            slots: vec![NONE],
-            index: vec![K::ZERO],
-            top: Vec::new(),
+            ranges: vec![Range {
+                start: K::ZERO,
+                slot: NONE,
+            }],
+            base: K::ZERO,
+            shift: 0,
+            first: Vec::new(),
         }
     }
 
@@ -96,6 +129,7 @@ impl<K: Key> Ranges<K> {
     /// enclosing entry.
     fn build(items: &[(K, u8, u32)], parents: &mut [u32]) -> Self {
         let mut out = Self::empty();
+        out.ranges.reserve(items.len().saturating_mul(2));
         let mut stack: Vec<(K, u32)> = Vec::new();
         for &(start, len, entry) in items {
             out.close(&mut stack, Some(start));
@@ -106,27 +140,37 @@ impl<K: Key> Ranges<K> {
             stack.push((K::last_of(start, len), entry));
         }
         out.close(&mut stack, None);
-        if K::ZERO.bucket().is_some() {
-            let n = u32::try_from(out.starts.len()).unwrap_or(u32::MAX);
-            let mut top = vec![n; BUCKETS + 1];
-            let mut b = 0usize;
-            for (i, s) in (0u32..).zip(&out.starts) {
-                let sb = s.bucket().unwrap_or(BUCKETS).min(BUCKETS);
-                while b <= sb {
-                    if let Some(t) = top.get_mut(b) {
-                        *t = i;
-                    }
-                    b += 1;
-                }
-            }
-            out.top = top;
-            out.index = Vec::new();
-        } else {
-            out.index = out.starts.iter().step_by(BLOCK).copied().collect();
-        }
-        out.starts.shrink_to_fit();
-        out.slots.shrink_to_fit();
+        out.ranges.shrink_to_fit();
+        out.index();
         out
+    }
+
+    /// Builds the bucket index (about two ranges per bucket).
+    fn index(&mut self) {
+        let n = self.ranges.len();
+        let (Some(lo), Some(hi)) = (self.ranges.get(1), self.ranges.last()) else {
+            return;
+        };
+        if n <= SMALL {
+            return;
+        }
+        let (lo, hi) = (lo.start, hi.start);
+        let want = (usize::BITS - 1 - (n / 2).leading_zeros()).min(MAX_BUCKET_BITS);
+        let shift = K::span_bits(lo, hi).saturating_sub(want);
+        let buckets = hi.bucket(lo, shift).saturating_add(1);
+        let mut first = Vec::with_capacity(buckets.saturating_add(1));
+        let mut i = 0usize;
+        for b in 0..buckets {
+            let at = K::bucket_start(lo, b, shift);
+            while self.ranges.get(i + 1).is_some_and(|r| r.start <= at) {
+                i += 1;
+            }
+            first.push(u32::try_from(i).unwrap_or(u32::MAX));
+        }
+        first.push(u32::try_from(n - 1).unwrap_or(u32::MAX));
+        self.base = lo;
+        self.shift = shift;
+        self.first = first;
     }
 
     /// Pops every open network that ends before `until` (all if `None`).
@@ -144,51 +188,47 @@ impl<K: Key> Ranges<K> {
 
     /// Starts a range at `at` (>= every earlier start) holding `slot`.
     fn emit(&mut self, at: K, slot: u32) {
-        let n = self.starts.len();
-        if self.starts.last() == Some(&at) {
-            if let Some(s) = self.slots.last_mut() {
-                *s = slot;
+        let n = self.ranges.len();
+        let prev = n
+            .checked_sub(2)
+            .and_then(|p| self.ranges.get(p))
+            .map(|r| r.slot);
+        match self.ranges.last_mut() {
+            Some(last) if last.start == at => {
+                last.slot = slot;
+                if prev == Some(slot) {
+                    self.ranges.pop();
+                }
             }
-            if n >= 2 && self.slots.get(n - 2) == Some(&slot) {
-                self.starts.pop();
-                self.slots.pop();
-            }
-        } else if self.slots.last() != Some(&slot) {
-            self.starts.push(at);
-            self.slots.push(slot);
+            Some(last) if last.slot == slot => {}
+            _ => self.ranges.push(Range { start: at, slot }),
         }
     }
 
     #[inline]
     fn find(&self, key: K) -> u32 {
-        if let Some(b) = key.bucket() {
-            let lo = self.top.get(b).map_or(0, |t| t.saturating_sub(1) as usize);
-            let hi = self
-                .top
-                .get(b + 1)
-                .map_or(self.starts.len(), |t| *t as usize);
-            let Some(keys) = self.starts.get(lo..hi) else {
-                return NONE;
-            };
-            let i = keys.partition_point(|s| *s <= key).saturating_sub(1);
-            return self.slots.get(lo + i).copied().unwrap_or(NONE);
-        }
-        let block = self.index.partition_point(|s| *s <= key).saturating_sub(1);
-        let lo = block * BLOCK;
-        let hi = (lo + BLOCK).min(self.starts.len());
-        let Some(keys) = self.starts.get(lo..hi) else {
+        let (lo, hi) = if self.first.is_empty() {
+            (0, self.ranges.len())
+        } else if key < self.base {
+            return self.ranges.first().map_or(NONE, |r| r.slot);
+        } else {
+            let b = key
+                .bucket(self.base, self.shift)
+                .min(self.first.len().saturating_sub(2));
+            match (self.first.get(b), self.first.get(b + 1)) {
+                (Some(&lo), Some(&hi)) => (lo as usize, hi as usize + 1),
+                _ => return NONE,
+            }
+        };
+        let Some(rs) = self.ranges.get(lo..hi) else {
             return NONE;
         };
-        let i = keys.partition_point(|s| *s <= key).saturating_sub(1);
-        self.slots.get(lo + i).copied().unwrap_or(NONE)
+        let i = rs.partition_point(|r| r.start <= key).saturating_sub(1);
+        rs.get(i).map_or(NONE, |r| r.slot)
     }
 
     fn heap_bytes(&self) -> usize {
-        let k = size_of::<K>();
-        self.starts.capacity() * k
-            + self.slots.capacity() * 4
-            + self.index.capacity() * k
-            + self.top.capacity() * 4
+        self.ranges.capacity() * size_of::<Range<K>>() + self.first.capacity() * 4
     }
 }
 
@@ -374,6 +414,63 @@ mod tests {
         let empty: PrefixTable<u8> = PrefixTable::build([]);
         assert_eq!(empty.longest(ip("1.1.1.1")), None);
         assert!(empty.is_empty());
+    }
+
+    /// Naive answer: every holding network, most specific first, earliest
+    /// first on ties.
+    fn naive(nets: &[Cidr], ip: IpAddr) -> Vec<usize> {
+        let mut hits: Vec<(u8, usize)> = nets
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.contains(ip))
+            .map(|(i, n)| (n.prefix_len(), i))
+            .collect();
+        hits.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        hits.into_iter().map(|(_, i)| i).collect()
+    }
+
+    #[test]
+    fn req_2_1_indexed_table_agrees_with_naive_scan() {
+        // Enough networks that the bucket index is built (well past SMALL).
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut nets = Vec::new();
+        for _ in 0..1500 {
+            let r = next();
+            let len = (r % 33) as u8;
+            nets.push(Cidr::masked(IpAddr::V4((next() as u32).into()), len.max(8)));
+            let a = (u128::from(next()) << 64 | u128::from(next())) >> 4 | (2u128 << 124);
+            nets.push(Cidr::masked(IpAddr::V6(a.into()), 16 + (r % 113) as u8));
+        }
+        let table = PrefixTable::build(nets.iter().copied().enumerate().map(|(i, n)| (n, i)));
+        for k in 0..3000 {
+            let ip = match k % 3 {
+                0 => nets[(next() as usize) % nets.len()].addr(),
+                1 => IpAddr::V4((next() as u32).into()),
+                _ => IpAddr::V6(
+                    ((u128::from(next()) << 64 | u128::from(next())) >> 4 | (2u128 << 124)).into(),
+                ),
+            };
+            let got: Vec<usize> = table.matches(ip).copied().collect();
+            assert_eq!(got, naive(&nets, ip), "ip {ip}");
+        }
+        for ip in [
+            "0.0.0.0",
+            "255.255.255.255",
+            "::",
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+        ] {
+            let ip = ip.parse().unwrap();
+            assert_eq!(
+                table.matches(ip).copied().collect::<Vec<_>>(),
+                naive(&nets, ip)
+            );
+        }
     }
 
     fn arb_v4() -> impl Strategy<Value = Cidr> {
