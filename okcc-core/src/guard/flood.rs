@@ -1,0 +1,512 @@
+//! Flood defence, like Kamailio's `pike`: requests per source address in a
+//! sliding window (default 30 requests / 2 s); a source that exceeds it is
+//! banned, and the ban slides while the flood goes on (capped).
+//!
+//! Trusted peers are exempt from every layer: do not call [`FloodGuard::check`]
+//! for them (that is the caller's job).
+//!
+//! # Window
+//!
+//! The window is split into 4 slots; a source's allowed requests are counted
+//! in the current slot and the 4 before it, a span of at least one window
+//! ending now. So no window of `window` length ever holds more than
+//! `max_requests` allowed requests from one source (the limit is, if
+//! anything, up to one slot stricter). Refused requests are not counted.
+//!
+//! # Memory
+//!
+//! Fixed capacity: the table is allocated once for `max_sources` entries
+//! (never grown) and an entry takes [`FloodGuard::ENTRY_BYTES`] bytes
+//! (key, counters, ban; see [`FloodGuard::table_bytes`]: 1 000 000 sources
+//! take about 114 MiB). When the table is full and a new source arrives, an
+//! eighth of the table is evicted in one linear pass with no allocation:
+//! first the sources idle the longest (oldest last request) among those not
+//! banned, then, only if every entry is banned, the bans that end soonest.
+//! A flood from millions of spoofed addresses therefore only ever pushes
+//! out idle, unbanned sources. The survivors are then moved into a fresh
+//! table of the same fixed size (so deleted slots never make it grow); during
+//! that move two tables exist for a moment.
+//!
+//! ```
+//! use std::net::IpAddr;
+//! use std::time::{Duration, Instant};
+//! use okcc_core::guard::{FloodConfig, FloodGuard};
+//!
+//! let mut guard = FloodGuard::new(FloodConfig::default());
+//! let ip: IpAddr = "203.0.113.7".parse().unwrap();
+//! let t0 = Instant::now();
+//! for i in 0..30 {
+//!     assert!(guard.check(ip, t0 + Duration::from_millis(i)).is_allow());
+//! }
+//! assert!(!guard.check(ip, t0 + Duration::from_millis(31)).is_allow());
+//! ```
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use crate::{Decision, DenyReason};
+
+/// The rule id of flood denials.
+pub const FLOOD_RULE: &str = "guard:flood";
+
+/// Slots per window; the ring holds one more (the current slot).
+const SLOTS_PER_WINDOW: u64 = 4;
+const RING: usize = SLOTS_PER_WINDOW as usize + 1;
+/// Histogram buckets used to pick eviction victims.
+const BUCKETS: usize = 256;
+
+/// Limits of the flood guard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FloodConfig {
+    /// Requests allowed from one source within `window` (default 30).
+    pub max_requests: u16,
+    /// The sliding window (default 2 s).
+    pub window: Duration,
+    /// A ban lasts this long after the source's last request (default 60 s).
+    pub ban: Duration,
+    /// A ban never lasts longer than this from its start (default 1 h).
+    pub max_ban: Duration,
+    /// At most this many sources are tracked (default 1 000 000).
+    pub max_sources: usize,
+}
+
+impl Default for FloodConfig {
+    fn default() -> Self {
+        Self {
+            max_requests: 30,
+            window: Duration::from_secs(2),
+            ban: Duration::from_secs(60),
+            max_ban: Duration::from_secs(3600),
+            max_sources: 1_000_000,
+        }
+    }
+}
+
+/// One source's state: 40 bytes (times in ms since the guard's origin).
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    last_ms: u64,
+    ban_until_ms: u64,
+    ban_cap_ms: u64,
+    counts: [u16; RING],
+}
+
+/// Requests per source in a sliding window, with sliding, capped bans
+/// (`&mut self`; wrap it in a mutex).
+#[derive(Debug)]
+pub struct FloodGuard {
+    config: FloodConfig,
+    slot_ms: u64,
+    origin: Option<Instant>,
+    sources: HashMap<[u8; 16], Entry>,
+}
+
+fn key(ip: IpAddr) -> [u8; 16] {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+        IpAddr::V6(v6) => v6.octets(),
+    }
+}
+
+fn ip_of(key: [u8; 16]) -> IpAddr {
+    IpAddr::from(key).to_canonical()
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl FloodGuard {
+    /// Bytes one tracked source takes in the table: key, state and one
+    /// control byte.
+    pub const ENTRY_BYTES: usize = std::mem::size_of::<([u8; 16], Entry)>() + 1;
+
+    /// A guard with `config` (its table is allocated for `max_sources` now).
+    pub fn new(config: FloodConfig) -> Self {
+        let slot_ms = ms(config.window).div_ceil(SLOTS_PER_WINDOW).max(1);
+        Self {
+            config,
+            slot_ms,
+            origin: None,
+            sources: HashMap::with_capacity(config.max_sources),
+        }
+    }
+
+    /// The table size for `capacity` sources, in bytes: the hash table
+    /// rounds its slot count up to a power of two at 7/8 load, and each
+    /// slot takes [`Self::ENTRY_BYTES`].
+    pub const fn table_bytes(capacity: usize) -> usize {
+        let buckets = if capacity < 4 {
+            4
+        } else if capacity < 8 {
+            8
+        } else {
+            (capacity.saturating_mul(8) / 7).next_power_of_two()
+        };
+        buckets.saturating_mul(Self::ENTRY_BYTES).saturating_add(16)
+    }
+
+    fn now_ms(&mut self, now: Instant) -> u64 {
+        let origin = *self.origin.get_or_insert(now);
+        ms(now.saturating_duration_since(origin))
+    }
+
+    /// Counts one request from `ip` at `now`: [`Decision::Allow`], or a
+    /// denial by `guard:flood` ([`DenyReason::Flood`]) when the source is
+    /// over its limit or banned (each refused request extends the ban to
+    /// `ban` from now, never past `max_ban` from the ban's start).
+    pub fn check(&mut self, ip: IpAddr, now: Instant) -> Decision {
+        let k = key(ip);
+        let mut now_ms = self.now_ms(now);
+        if !self.sources.contains_key(&k) && self.sources.len() >= self.config.max_sources {
+            self.evict(now_ms);
+        }
+        let cfg = self.config;
+        let slot_ms = self.slot_ms;
+        let e = self.sources.entry(k).or_insert(Entry {
+            last_ms: now_ms,
+            ban_until_ms: 0,
+            ban_cap_ms: 0,
+            counts: [0; RING],
+        });
+        // Time never runs backwards for one source.
+        now_ms = now_ms.max(e.last_ms);
+        if e.ban_until_ms > now_ms {
+            e.ban_until_ms = now_ms.saturating_add(ms(cfg.ban)).min(e.ban_cap_ms);
+            e.last_ms = now_ms;
+            return Decision::deny(FLOOD_RULE, DenyReason::Flood);
+        }
+        let slot = now_ms / slot_ms;
+        let last_slot = e.last_ms / slot_ms;
+        if slot.saturating_sub(last_slot) >= RING as u64 {
+            e.counts = [0; RING];
+        } else {
+            for s in last_slot + 1..=slot {
+                if let Some(c) = e.counts.get_mut((s % RING as u64) as usize) {
+                    *c = 0;
+                }
+            }
+        }
+        e.last_ms = now_ms;
+        let total: u32 = e.counts.iter().map(|c| u32::from(*c)).sum();
+        if total >= u32::from(cfg.max_requests) {
+            e.ban_until_ms = now_ms.saturating_add(ms(cfg.ban));
+            e.ban_cap_ms = now_ms.saturating_add(ms(cfg.max_ban));
+            e.ban_until_ms = e.ban_until_ms.min(e.ban_cap_ms);
+            return Decision::deny(FLOOD_RULE, DenyReason::Flood);
+        }
+        if let Some(c) = e.counts.get_mut((slot % RING as u64) as usize) {
+            *c = c.saturating_add(1);
+        }
+        Decision::Allow
+    }
+
+    /// The end of `ip`'s flood ban, if it is banned at `now` (no side effect).
+    pub fn banned_until(&self, ip: IpAddr, now: Instant) -> Option<Instant> {
+        let origin = self.origin?;
+        let now_ms = ms(now.saturating_duration_since(origin));
+        let e = self.sources.get(&key(ip))?;
+        (e.ban_until_ms > now_ms).then(|| origin + Duration::from_millis(e.ban_until_ms))
+    }
+
+    /// Lifts a ban and forgets the source's count (operator action).
+    /// Returns `true` if `ip` was banned.
+    pub fn unban(&mut self, ip: IpAddr, now: Instant) -> bool {
+        let was = self.banned_until(ip, now).is_some();
+        self.sources.remove(&key(ip));
+        was
+    }
+
+    /// Every flood ban in force at `now`, with its end, sorted by address.
+    pub fn bans(&self, now: Instant) -> Vec<(IpAddr, Instant)> {
+        let Some(origin) = self.origin else {
+            return Vec::new();
+        };
+        let now_ms = ms(now.saturating_duration_since(origin));
+        let mut v: Vec<_> = self
+            .sources
+            .iter()
+            .filter(|(_, e)| e.ban_until_ms > now_ms)
+            .map(|(k, e)| (ip_of(*k), origin + Duration::from_millis(e.ban_until_ms)))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// How many sources are tracked.
+    pub fn tracked(&self) -> usize {
+        self.sources.len()
+    }
+
+    /// Frees an eighth of the table (at least one entry): unbanned sources
+    /// idle longest first, then bans ending soonest.
+    fn evict(&mut self, now_ms: u64) {
+        let target = (self.config.max_sources / 8).max(1);
+        let removed = evict_by(&mut self.sources, target, |e| {
+            (e.ban_until_ms <= now_ms).then_some(e.last_ms)
+        });
+        if removed < target {
+            evict_by(&mut self.sources, target - removed, |e| {
+                (e.ban_until_ms > now_ms).then_some(e.ban_until_ms)
+            });
+        }
+        // Removal leaves tombstones that would make the table grow on the
+        // next inserts: rebuild it at its fixed size instead.
+        let old = std::mem::take(&mut self.sources);
+        self.sources = HashMap::with_capacity(self.config.max_sources);
+        self.sources.extend(old);
+    }
+}
+
+/// Removes up to `want` entries with the smallest `rank` (entries ranked
+/// `None` stay), in two linear passes and a fixed-size histogram. Returns
+/// how many were removed.
+fn evict_by(
+    map: &mut HashMap<[u8; 16], Entry>,
+    want: usize,
+    rank: impl Fn(&Entry) -> Option<u64>,
+) -> usize {
+    let (mut lo, mut hi) = (u64::MAX, 0u64);
+    for r in map.values().filter_map(&rank) {
+        lo = lo.min(r);
+        hi = hi.max(r);
+    }
+    if lo > hi || want == 0 {
+        return 0;
+    }
+    let width = ((hi - lo) / BUCKETS as u64).saturating_add(1);
+    let bucket = |r: u64| ((r - lo) / width) as usize;
+    let mut hist = [0usize; BUCKETS];
+    for r in map.values().filter_map(&rank) {
+        if let Some(h) = hist.get_mut(bucket(r)) {
+            *h += 1;
+        }
+    }
+    // All buckets below `cut` go; from bucket `cut`, only `rest` entries.
+    let (mut cut, mut below) = (0usize, 0usize);
+    while let Some(h) = hist.get(cut) {
+        if below + h >= want {
+            break;
+        }
+        below += h;
+        cut += 1;
+    }
+    let mut rest = want - below;
+    let mut removed = 0;
+    map.retain(|_, e| match rank(e) {
+        Some(r) if bucket(r) < cut => {
+            removed += 1;
+            false
+        }
+        Some(r) if bucket(r) == cut && rest > 0 => {
+            rest -= 1;
+            removed += 1;
+            false
+        }
+        _ => true,
+    });
+    removed
+}
+
+// Tests may read the clock to get an `Instant` origin; the guard never does.
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("ip")
+    }
+
+    fn msec(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn req_9_1_flood_30_requests_per_2s_then_ban_with_rule_and_reason() {
+        let t0 = Instant::now();
+        let mut g = FloodGuard::new(FloodConfig::default());
+        let a = ip("203.0.113.7");
+        for i in 0..30 {
+            assert_eq!(
+                g.check(a, t0 + msec(i * 10)),
+                Decision::Allow,
+                "request {i}"
+            );
+        }
+        assert_eq!(
+            g.check(a, t0 + msec(300)),
+            Decision::deny("guard:flood", DenyReason::Flood)
+        );
+        assert_eq!(g.banned_until(a, t0 + msec(301)), Some(t0 + msec(60_300)));
+        assert_eq!(g.bans(t0 + msec(301)), vec![(a, t0 + msec(60_300))]);
+        // Another source is unaffected.
+        assert!(g.check(ip("203.0.113.8"), t0 + msec(301)).is_allow());
+    }
+
+    #[test]
+    fn req_9_1_flood_window_slides_so_a_steady_rate_passes() {
+        let t0 = Instant::now();
+        let mut g = FloodGuard::new(FloodConfig::default());
+        let a = ip("198.51.100.1");
+        // 10 requests per second (20 per 2 s) for a minute: never refused.
+        for i in 0..600 {
+            assert!(g.check(a, t0 + msec(i * 100)).is_allow(), "request {i}");
+        }
+        assert!(g.bans(t0 + msec(60_000)).is_empty());
+    }
+
+    #[test]
+    fn req_9_1_flood_ban_slides_while_flooding_but_is_capped_then_expires() {
+        let t0 = Instant::now();
+        let cfg = FloodConfig {
+            max_requests: 2,
+            ban: Duration::from_secs(10),
+            max_ban: Duration::from_secs(25),
+            ..FloodConfig::default()
+        };
+        let mut g = FloodGuard::new(cfg);
+        let a = ip("2001:db8::1");
+        g.check(a, t0);
+        g.check(a, t0);
+        assert!(!g.check(a, t0).is_allow());
+        assert_eq!(g.banned_until(a, t0), Some(t0 + msec(10_000)));
+        // Still flooding at 5 s: the ban slides to 15 s.
+        assert!(!g.check(a, t0 + msec(5_000)).is_allow());
+        assert_eq!(g.banned_until(a, t0), Some(t0 + msec(15_000)));
+        // Flooding on and on: capped at 25 s from the start.
+        for s in 6..25 {
+            assert!(!g.check(a, t0 + msec(s * 1000)).is_allow());
+        }
+        assert_eq!(
+            g.banned_until(a, t0 + msec(24_500)),
+            Some(t0 + msec(25_000))
+        );
+        assert!(g.check(a, t0 + msec(25_000)).is_allow(), "ban expired");
+    }
+
+    #[test]
+    fn req_9_1_flood_v4_mapped_sources_share_one_counter_and_unban() {
+        let t0 = Instant::now();
+        let cfg = FloodConfig {
+            max_requests: 2,
+            ..FloodConfig::default()
+        };
+        let mut g = FloodGuard::new(cfg);
+        assert!(g.check(ip("::ffff:192.0.2.9"), t0).is_allow());
+        assert!(g.check(ip("192.0.2.9"), t0).is_allow());
+        assert!(!g.check(ip("::ffff:192.0.2.9"), t0).is_allow());
+        assert_eq!(g.bans(t0).first().map(|b| b.0), Some(ip("192.0.2.9")));
+        assert!(g.unban(ip("192.0.2.9"), t0));
+        assert!(!g.unban(ip("192.0.2.9"), t0));
+        assert!(g.check(ip("192.0.2.9"), t0).is_allow());
+    }
+
+    #[test]
+    fn req_9_1_flood_memory_stays_bounded_under_spoofed_sources_and_bans_survive() {
+        let t0 = Instant::now();
+        let cfg = FloodConfig {
+            max_requests: 3,
+            max_sources: 64,
+            ..FloodConfig::default()
+        };
+        let mut g = FloodGuard::new(cfg);
+        let table = g.sources.capacity();
+        let flooder = ip("192.0.2.1");
+        for _ in 0..4 {
+            g.check(flooder, t0);
+        }
+        for i in 0..100_000u32 {
+            let spoofed = IpAddr::from(i.to_be_bytes());
+            g.check(spoofed, t0 + msec(1 + u64::from(i) / 100));
+            assert!(g.tracked() <= 64);
+        }
+        assert_eq!(g.sources.capacity(), table, "the table never grew");
+        assert!(g.banned_until(flooder, t0 + msec(500)).is_some());
+    }
+
+    #[test]
+    fn req_9_1_flood_one_million_sources_fit_in_128_mib() {
+        assert_eq!(FloodGuard::ENTRY_BYTES, 57);
+        let bytes = FloodGuard::table_bytes(1_000_000);
+        assert!(bytes <= 128 << 20, "{bytes} bytes");
+        // The model matches the real table: its capacity is 7/8 of the
+        // power-of-two slot count the model assumes.
+        let g = FloodGuard::new(FloodConfig::default());
+        let buckets = (1_000_000usize * 8 / 7).next_power_of_two();
+        assert!(g.sources.capacity() >= 1_000_000);
+        assert!(g.sources.capacity() <= buckets / 8 * 7);
+    }
+
+    #[test]
+    fn req_9_1_flood_eviction_prefers_idle_unbanned_sources() {
+        let t0 = Instant::now();
+        let cfg = FloodConfig {
+            max_requests: 1,
+            max_sources: 16,
+            ..FloodConfig::default()
+        };
+        let mut g = FloodGuard::new(cfg);
+        // 8 banned sources, then 8 idle ones, then a newcomer.
+        for i in 0..8u8 {
+            let a = IpAddr::from([10, 0, 0, i]);
+            g.check(a, t0);
+            g.check(a, t0);
+        }
+        for i in 0..8u8 {
+            g.check(IpAddr::from([10, 0, 1, i]), t0 + msec(u64::from(i)));
+        }
+        g.check(ip("10.0.2.1"), t0 + msec(100));
+        assert_eq!(g.bans(t0 + msec(100)).len(), 8);
+        assert!(g.tracked() <= 16);
+        // The longest idle one went first.
+        assert!(!g.sources.contains_key(&key(IpAddr::from([10, 0, 1, 0]))));
+        assert!(g.sources.contains_key(&key(IpAddr::from([10, 0, 1, 7]))));
+    }
+
+    proptest! {
+        #[test]
+        fn req_9_1_flood_never_allows_more_than_n_in_any_window(
+            gaps in proptest::collection::vec(0u64..400, 1..400),
+            max in 1u16..12,
+        ) {
+            let t0 = Instant::now();
+            let cfg = FloodConfig { max_requests: max, ban: msec(300), max_ban: msec(900), ..FloodConfig::default() };
+            let mut g = FloodGuard::new(cfg);
+            let a = ip("203.0.113.1");
+            let mut t = 0u64;
+            let mut allowed = Vec::new();
+            for gap in gaps {
+                t += gap;
+                if g.check(a, t0 + msec(t)).is_allow() {
+                    allowed.push(t);
+                }
+            }
+            for (i, start) in allowed.iter().enumerate() {
+                let in_window = allowed[i..].iter().take_while(|x| **x < start + 2000).count();
+                prop_assert!(in_window <= usize::from(max), "{in_window} allowed in 2 s from {start}");
+            }
+        }
+
+        #[test]
+        fn req_9_1_flood_memory_bound_holds_for_arbitrary_sequences(
+            reqs in proptest::collection::vec((0u32..500, 0u64..50), 1..2000),
+            cap in 1usize..40,
+        ) {
+            let t0 = Instant::now();
+            let cfg = FloodConfig { max_requests: 3, max_sources: cap, ..FloodConfig::default() };
+            let mut g = FloodGuard::new(cfg);
+            let table = g.sources.capacity();
+            let mut t = 0u64;
+            for (src, gap) in reqs {
+                t += gap;
+                g.check(IpAddr::from(src.to_be_bytes()), t0 + msec(t));
+                prop_assert!(g.tracked() <= cap);
+            }
+            prop_assert_eq!(g.sources.capacity(), table);
+        }
+    }
+}

@@ -1,0 +1,476 @@
+//! Scanner defence: a User-Agent signature list and behaviour detection
+//! (OPTIONS / REGISTER sweeps over many users or extensions from one source).
+//! A source found scanning is banned; every later request from it is denied
+//! with [`DenyReason::Scanner`] until the ban ends (answer it with silence on
+//! UDP).
+//!
+//! Signatures match as case-insensitive substrings of the User-Agent (the
+//! first 1 KiB of it). A sweep is `max_distinct_users` distinct target users
+//! (the To user of a REGISTER, the Request-URI user of an OPTIONS) from one
+//! source within `window`; a phone re-registering its own account over and
+//! over is one user and never trips it.
+//!
+//! Memory: at most `max_sources` sources, each remembering at most
+//! `max_distinct_users` 8-byte user hashes (keyed per guard, so an attacker
+//! cannot aim collisions). When full, sources with nothing left to remember
+//! go first, then unbanned ones oldest window first, then the bans ending
+//! soonest.
+//!
+//! ```
+//! use std::net::IpAddr;
+//! use std::time::Instant;
+//! use okcc_core::guard::{ScannerConfig, ScannerGuard};
+//! use okcc_core::DenyReason;
+//!
+//! let mut guard = ScannerGuard::new(ScannerConfig::default());
+//! let ip: IpAddr = "203.0.113.7".parse().unwrap();
+//! let d = guard.check(ip, "OPTIONS", Some("friendly-scanner"), Some("100"), Instant::now());
+//! assert_eq!(d.denial().map(|d| d.reason), Some(DenyReason::Scanner));
+//! ```
+
+use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use crate::{Decision, DenyReason};
+
+/// Rule id of a denial because the User-Agent matched a signature.
+pub const SCANNER_USER_AGENT_RULE: &str = "guard:scanner:user-agent";
+/// Rule id of a denial because the source swept many users.
+pub const SCANNER_SWEEP_RULE: &str = "guard:scanner:sweep";
+/// Rule id of a denial because the source is under a scanner ban.
+pub const SCANNER_BAN_RULE: &str = "guard:scanner";
+
+/// Only this much of a User-Agent is searched (bounded time per request).
+const MAX_USER_AGENT_BYTES: usize = 1024;
+
+/// The built-in User-Agent signatures of well-known SIP scanners.
+pub const DEFAULT_SIGNATURES: &[&str] = &[
+    "friendly-scanner",
+    "sipvicious",
+    "sipcli",
+    "sip-scan",
+    "sipscan",
+    "vaxsipuseragent",
+    "iwar",
+    "sundayddr",
+    "pplsip",
+    "smap",
+];
+
+/// Settings of the scanner guard.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ScannerConfig {
+    /// User-Agent substrings (any case) that mark a scanner (default
+    /// [`DEFAULT_SIGNATURES`]). Empty strings are ignored.
+    pub signatures: Vec<String>,
+    /// Distinct users swept within `window` that mark a scanner (default 10).
+    pub max_distinct_users: u16,
+    /// The sweep counting window (default 60 s).
+    pub window: Duration,
+    /// How long a scanner stays banned (default 1 h).
+    pub ban: Duration,
+    /// At most this many sources are tracked (default 100 000).
+    pub max_sources: usize,
+}
+
+impl Default for ScannerConfig {
+    fn default() -> Self {
+        Self {
+            signatures: DEFAULT_SIGNATURES.iter().map(|s| (*s).to_owned()).collect(),
+            max_distinct_users: 10,
+            window: Duration::from_secs(60),
+            ban: Duration::from_secs(3600),
+            max_sources: 100_000,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Source {
+    window_start: Instant,
+    users: Vec<u64>,
+    banned_until: Option<Instant>,
+}
+
+/// User-Agent signatures and sweep detection with bans (`&mut self`; wrap
+/// it in a mutex).
+#[derive(Debug)]
+pub struct ScannerGuard {
+    config: ScannerConfig,
+    signatures: Vec<Vec<u8>>,
+    hasher: RandomState,
+    sources: HashMap<IpAddr, Source>,
+}
+
+impl ScannerGuard {
+    /// A guard with `config`.
+    pub fn new(config: ScannerConfig) -> Self {
+        let signatures = config
+            .signatures
+            .iter()
+            .filter(|s| !s.is_empty())
+            .map(|s| s.as_bytes().to_ascii_lowercase())
+            .collect();
+        Self {
+            config,
+            signatures,
+            hasher: RandomState::new(),
+            sources: HashMap::new(),
+        }
+    }
+
+    /// `true` if `user_agent` contains one of the signatures (any case).
+    pub fn is_scanner_user_agent(&self, user_agent: &str) -> bool {
+        let ua = user_agent.as_bytes();
+        let ua = ua.get(..MAX_USER_AGENT_BYTES).unwrap_or(ua);
+        self.signatures.iter().any(|sig| {
+            ua.windows(sig.len())
+                .any(|w| w.eq_ignore_ascii_case(sig.as_slice()))
+        })
+    }
+
+    /// Checks one request from `ip` at `now`. `method` is the SIP method,
+    /// `user_agent` the User-Agent header, `target_user` the user the request
+    /// probes (To user of a REGISTER, Request-URI user of an OPTIONS).
+    /// Returns [`Decision::Allow`] or a [`DenyReason::Scanner`] denial (and
+    /// bans the source when this request revealed a scanner).
+    pub fn check(
+        &mut self,
+        ip: IpAddr,
+        method: &str,
+        user_agent: Option<&str>,
+        target_user: Option<&str>,
+        now: Instant,
+    ) -> Decision {
+        let ip = ip.to_canonical();
+        if self.banned_until(ip, now).is_some() {
+            return Decision::deny(SCANNER_BAN_RULE, DenyReason::Scanner);
+        }
+        if user_agent.is_some_and(|ua| self.is_scanner_user_agent(ua)) {
+            self.source(ip, now).banned_until = Some(now + self.config.ban);
+            return Decision::deny(SCANNER_USER_AGENT_RULE, DenyReason::Scanner);
+        }
+        let sweep_method =
+            method.eq_ignore_ascii_case("REGISTER") || method.eq_ignore_ascii_case("OPTIONS");
+        let Some(user) = target_user.filter(|u| sweep_method && !u.is_empty()) else {
+            return Decision::Allow;
+        };
+        let h = self.hasher.hash_one(user);
+        let cfg_window = self.config.window;
+        let max = usize::from(self.config.max_distinct_users.max(1));
+        let ban = self.config.ban;
+        let s = self.source(ip, now);
+        if now.saturating_duration_since(s.window_start) >= cfg_window {
+            s.users.clear();
+            s.window_start = now;
+        }
+        if !s.users.contains(&h) {
+            s.users.push(h);
+        }
+        if s.users.len() >= max {
+            s.users = Vec::new();
+            s.window_start = now;
+            s.banned_until = Some(now + ban);
+            return Decision::deny(SCANNER_SWEEP_RULE, DenyReason::Scanner);
+        }
+        Decision::Allow
+    }
+
+    fn source(&mut self, ip: IpAddr, now: Instant) -> &mut Source {
+        if !self.sources.contains_key(&ip) && self.sources.len() >= self.config.max_sources {
+            self.evict(now);
+        }
+        self.sources.entry(ip).or_insert_with(|| Source {
+            window_start: now,
+            users: Vec::new(),
+            banned_until: None,
+        })
+    }
+
+    /// The end of `ip`'s scanner ban, if it is banned at `now`.
+    pub fn banned_until(&self, ip: IpAddr, now: Instant) -> Option<Instant> {
+        self.sources
+            .get(&ip.to_canonical())
+            .and_then(|s| s.banned_until)
+            .filter(|u| *u > now)
+    }
+
+    /// Lifts a ban and forgets the source (operator action). Returns `true`
+    /// if `ip` was banned.
+    pub fn unban(&mut self, ip: IpAddr, now: Instant) -> bool {
+        let was = self.banned_until(ip, now).is_some();
+        self.sources.remove(&ip.to_canonical());
+        was
+    }
+
+    /// Every scanner ban in force at `now`, with its end, sorted by address.
+    pub fn bans(&self, now: Instant) -> Vec<(IpAddr, Instant)> {
+        let mut v: Vec<_> = self
+            .sources
+            .iter()
+            .filter_map(|(ip, s)| s.banned_until.filter(|u| *u > now).map(|u| (*ip, u)))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// How many sources are tracked.
+    pub fn tracked(&self) -> usize {
+        self.sources.len()
+    }
+
+    /// Drops sources with nothing left to remember; if still full, frees an
+    /// eighth of the table: unbanned sources oldest window first, then the
+    /// bans ending soonest.
+    fn evict(&mut self, now: Instant) {
+        let window = self.config.window;
+        self.sources.retain(|_, s| {
+            s.banned_until.is_some_and(|u| u > now)
+                || (!s.users.is_empty() && now.saturating_duration_since(s.window_start) < window)
+        });
+        let max = self.config.max_sources;
+        if self.sources.len() >= max {
+            let target = max - (max / 8).max(1);
+            let mut ranked: Vec<_> = self
+                .sources
+                .iter()
+                .map(|(ip, s)| match s.banned_until.filter(|u| *u > now) {
+                    None => (true, s.window_start, *ip),
+                    Some(u) => (false, u, *ip),
+                })
+                .collect();
+            // Unbanned (`true`) first, each group oldest first.
+            ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+            let excess = self.sources.len().saturating_sub(target);
+            for (_, _, ip) in ranked.into_iter().take(excess) {
+                self.sources.remove(&ip);
+            }
+        }
+    }
+}
+
+// Tests may read the clock to get an `Instant` origin; the guard never does.
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("ip")
+    }
+
+    fn secs(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
+
+    fn reason(d: &Decision) -> Option<(&str, DenyReason)> {
+        d.denial().map(|d| (d.rule.as_str(), d.reason))
+    }
+
+    #[test]
+    fn req_9_1_scanner_user_agent_signatures_match_any_case_substring_and_ban() {
+        let t0 = Instant::now();
+        let mut g = ScannerGuard::new(ScannerConfig::default());
+        for (n, ua) in [
+            "friendly-scanner",
+            "SIPVicious 0.3.4",
+            "sipcli/v1.8",
+            "sip-scan",
+            "VaxSIPUserAgent/3.1",
+            "iWar",
+            "sundayddr",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let src = IpAddr::from([203, 0, 113, n as u8]);
+            let d = g.check(src, "OPTIONS", Some(ua), None, t0);
+            assert_eq!(
+                reason(&d),
+                Some((SCANNER_USER_AGENT_RULE, DenyReason::Scanner)),
+                "{ua}"
+            );
+            // Banned now, whatever it sends next.
+            let d = g.check(src, "INVITE", Some("Yealink SIP-T46S"), None, t0 + secs(1));
+            assert_eq!(reason(&d), Some((SCANNER_BAN_RULE, DenyReason::Scanner)));
+        }
+        assert_eq!(g.bans(t0 + secs(1)).len(), 7);
+        assert!(
+            g.check(
+                ip("192.0.2.1"),
+                "REGISTER",
+                Some("Yealink SIP-T46S 66.86.0.15"),
+                Some("1001"),
+                t0
+            )
+            .is_allow()
+        );
+    }
+
+    #[test]
+    fn req_9_1_scanner_signature_list_is_configurable() {
+        let t0 = Instant::now();
+        let cfg = ScannerConfig {
+            signatures: vec!["EvilDialer".into(), String::new()],
+            ..ScannerConfig::default()
+        };
+        let mut g = ScannerGuard::new(cfg);
+        assert!(g.is_scanner_user_agent("x-evildialer-2"));
+        assert!(
+            !g.is_scanner_user_agent("friendly-scanner"),
+            "list replaced"
+        );
+        assert!(
+            !g.is_scanner_user_agent("Linphone"),
+            "empty signature ignored"
+        );
+        assert!(
+            !g.check(ip("192.0.2.5"), "OPTIONS", Some("EVILDIALER"), None, t0)
+                .is_allow()
+        );
+    }
+
+    #[test]
+    fn req_9_1_scanner_register_sweep_over_many_extensions_is_banned() {
+        let t0 = Instant::now();
+        let mut g = ScannerGuard::new(ScannerConfig::default());
+        let a = ip("198.51.100.7");
+        for ext in 100..109 {
+            let d = g.check(
+                a,
+                "REGISTER",
+                Some("Zoiper"),
+                Some(&ext.to_string()),
+                t0 + secs(1),
+            );
+            assert!(d.is_allow(), "extension {ext}");
+        }
+        let d = g.check(a, "REGISTER", Some("Zoiper"), Some("109"), t0 + secs(2));
+        assert_eq!(reason(&d), Some((SCANNER_SWEEP_RULE, DenyReason::Scanner)));
+        assert_eq!(g.banned_until(a, t0 + secs(3)), Some(t0 + secs(3602)));
+        assert!(
+            g.check(a, "REGISTER", None, Some("100"), t0 + secs(3602))
+                .is_allow()
+        );
+    }
+
+    #[test]
+    fn req_9_1_scanner_options_sweep_counts_but_invite_and_repeats_do_not() {
+        let t0 = Instant::now();
+        let mut g = ScannerGuard::new(ScannerConfig::default());
+        let phone = ip("192.0.2.20");
+        // A phone re-registering one account and calling many numbers.
+        for i in 0..1000u64 {
+            assert!(
+                g.check(phone, "REGISTER", None, Some("1001"), t0 + secs(i))
+                    .is_allow()
+            );
+            assert!(
+                g.check(phone, "INVITE", None, Some(&format!("55{i}")), t0 + secs(i))
+                    .is_allow()
+            );
+        }
+        let prober = ip("2001:db8::66");
+        let mut denied = None;
+        for u in 0..10 {
+            let d = g.check(prober, "options", None, Some(&format!("{u}")), t0);
+            denied = denied.or_else(|| d.denial().cloned());
+        }
+        assert_eq!(denied.map(|d| d.reason), Some(DenyReason::Scanner));
+    }
+
+    #[test]
+    fn req_9_1_scanner_sweep_window_expires_slow_sweeps_are_forgotten() {
+        let t0 = Instant::now();
+        let mut g = ScannerGuard::new(ScannerConfig::default());
+        let a = ip("::ffff:198.51.100.9");
+        // 9 distinct users per minute, forever: never a scanner.
+        for i in 0..90u64 {
+            let d = g.check(
+                a,
+                "REGISTER",
+                None,
+                Some(&i.to_string()),
+                t0 + secs(i / 9 * 60),
+            );
+            assert!(d.is_allow(), "request {i}");
+        }
+        assert!(g.bans(t0 + secs(6000)).is_empty());
+    }
+
+    #[test]
+    fn req_9_1_scanner_v4_mapped_sources_and_manual_unban() {
+        let t0 = Instant::now();
+        let mut g = ScannerGuard::new(ScannerConfig::default());
+        g.check(
+            ip("::ffff:203.0.113.50"),
+            "OPTIONS",
+            Some("sipvicious"),
+            None,
+            t0,
+        );
+        assert!(g.banned_until(ip("203.0.113.50"), t0).is_some());
+        assert!(g.unban(ip("203.0.113.50"), t0));
+        assert!(!g.unban(ip("203.0.113.50"), t0));
+        assert!(
+            g.check(ip("203.0.113.50"), "OPTIONS", None, None, t0)
+                .is_allow()
+        );
+    }
+
+    #[test]
+    fn req_9_1_scanner_memory_stays_bounded_and_bans_survive_eviction() {
+        let t0 = Instant::now();
+        let cfg = ScannerConfig {
+            max_sources: 64,
+            ..ScannerConfig::default()
+        };
+        let mut g = ScannerGuard::new(cfg);
+        let scanner = ip("192.0.2.99");
+        g.check(scanner, "OPTIONS", Some("friendly-scanner"), None, t0);
+        for i in 0..20_000u32 {
+            let spoofed = IpAddr::from(i.to_be_bytes());
+            g.check(spoofed, "REGISTER", None, Some("1001"), t0 + secs(1));
+            assert!(g.tracked() <= 64);
+        }
+        assert!(g.banned_until(scanner, t0 + secs(2)).is_some());
+    }
+
+    proptest! {
+        #[test]
+        fn req_9_1_scanner_fewer_distinct_users_than_the_limit_never_ban(
+            users in proptest::collection::vec(0u8..9, 1..300),
+        ) {
+            let t0 = Instant::now();
+            let mut g = ScannerGuard::new(ScannerConfig::default());
+            let a = ip("203.0.113.3");
+            for u in users {
+                let d = g.check(a, "REGISTER", Some("Grandstream GXP2160"), Some(&u.to_string()), t0);
+                prop_assert!(d.is_allow());
+            }
+        }
+
+        #[test]
+        fn req_9_1_scanner_memory_bound_holds_for_arbitrary_sequences(
+            reqs in proptest::collection::vec((0u32..300, 0u16..40, any::<bool>(), 0u64..30), 1..1500),
+            cap in 1usize..32,
+        ) {
+            let t0 = Instant::now();
+            let cfg = ScannerConfig { max_sources: cap, max_distinct_users: 5, ..ScannerConfig::default() };
+            let mut g = ScannerGuard::new(cfg);
+            let mut t = 0;
+            for (src, user, bad_ua, gap) in reqs {
+                t += gap;
+                let ua = if bad_ua { "friendly-scanner" } else { "Linphone" };
+                g.check(IpAddr::from(src.to_be_bytes()), "REGISTER", Some(ua), Some(&user.to_string()), t0 + secs(t));
+                prop_assert!(g.tracked() <= cap);
+                prop_assert!(g.sources.values().all(|s| s.users.len() <= 5));
+            }
+        }
+    }
+}
