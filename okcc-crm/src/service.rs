@@ -105,6 +105,26 @@ struct Ctx<'a> {
     now: SystemTime,
 }
 
+impl<'a> Ctx<'a> {
+    /// The context of one operation (no reveal grant involved yet).
+    fn new(
+        principal: &'a Principal,
+        tenant: &'a TenantId,
+        action: CrmAction,
+        customer: Option<CustomerId>,
+        now: SystemTime,
+    ) -> Self {
+        Self {
+            principal,
+            tenant,
+            action,
+            customer,
+            reveal: None,
+            now,
+        }
+    }
+}
+
 impl CrmService {
     /// A service over `store`, reporting to `audit`.
     pub fn new(store: Arc<dyn CustomerStore>, audit: Arc<dyn CrmAudit>, config: CrmConfig) -> Self {
@@ -204,14 +224,7 @@ impl CrmService {
         fields: CustomerFields,
         now: SystemTime,
     ) -> Result<CustomerView, CrmError> {
-        let mut ctx = Ctx {
-            principal,
-            tenant,
-            action: CrmAction::Create,
-            customer: None,
-            reveal: None,
-            now,
-        };
+        let mut ctx = Ctx::new(principal, tenant, CrmAction::Create, None, now);
         self.check(&ctx, Permission::CrmWrite).await?;
         let result = match fields.validate() {
             Ok(()) => self
@@ -241,14 +254,7 @@ impl CrmService {
         id: CustomerId,
         now: SystemTime,
     ) -> Result<CustomerView, CrmError> {
-        let mut ctx = Ctx {
-            principal,
-            tenant,
-            action: CrmAction::Read,
-            customer: Some(id),
-            reveal: None,
-            now,
-        };
+        let mut ctx = Ctx::new(principal, tenant, CrmAction::Read, Some(id), now);
         self.check(&ctx, Permission::CrmRead).await?;
         let result = match self.store.get(tenant, id).await {
             Ok(Some(c)) => Ok(c),
@@ -285,14 +291,7 @@ impl CrmService {
         fields: CustomerFields,
         now: SystemTime,
     ) -> Result<CustomerView, CrmError> {
-        let ctx = Ctx {
-            principal,
-            tenant,
-            action: CrmAction::Update,
-            customer: Some(id),
-            reveal: None,
-            now,
-        };
+        let ctx = Ctx::new(principal, tenant, CrmAction::Update, Some(id), now);
         self.check(&ctx, Permission::CrmWrite).await?;
         let result = match fields.validate() {
             Ok(()) => self
@@ -321,14 +320,7 @@ impl CrmService {
         page: Page,
         now: SystemTime,
     ) -> Result<SearchResult, CrmError> {
-        let ctx = Ctx {
-            principal,
-            tenant,
-            action: CrmAction::Search,
-            customer: None,
-            reveal: None,
-            now,
-        };
+        let ctx = Ctx::new(principal, tenant, CrmAction::Search, None, now);
         self.check(&ctx, Permission::CrmRead).await?;
         let access = self.number_access(principal, tenant);
         let (query, echo) = match input {
@@ -382,14 +374,7 @@ impl CrmService {
         reason: &str,
         now: SystemTime,
     ) -> Result<(), CrmError> {
-        let ctx = Ctx {
-            principal,
-            tenant,
-            action: CrmAction::Delete,
-            customer: Some(id),
-            reveal: None,
-            now,
-        };
+        let ctx = Ctx::new(principal, tenant, CrmAction::Delete, Some(id), now);
         self.check(&ctx, Permission::CrmDelete).await?;
         let result = match DeleteReason::new(reason) {
             Ok(reason) => {
@@ -413,14 +398,7 @@ impl CrmService {
         page: Page,
         now: SystemTime,
     ) -> Result<PageOf<DeletedView>, CrmError> {
-        let ctx = Ctx {
-            principal,
-            tenant,
-            action: CrmAction::ListDeleted,
-            customer: None,
-            reveal: None,
-            now,
-        };
+        let ctx = Ctx::new(principal, tenant, CrmAction::ListDeleted, None, now);
         self.check(&ctx, Permission::CrmRead).await?;
         let access = self.number_access(principal, tenant);
         let result = self
@@ -457,14 +435,7 @@ impl CrmService {
         id: CustomerId,
         now: SystemTime,
     ) -> Result<CustomerView, CrmError> {
-        let ctx = Ctx {
-            principal,
-            tenant,
-            action: CrmAction::Restore,
-            customer: Some(id),
-            reveal: None,
-            now,
-        };
+        let ctx = Ctx::new(principal, tenant, CrmAction::Restore, Some(id), now);
         self.check(&ctx, Permission::CrmRestore).await?;
         let access = self.number_access(principal, tenant);
         let result = self.store.restore(tenant, id).await.map_err(CrmError::from);
@@ -484,14 +455,7 @@ impl CrmService {
         id: CustomerId,
         now: SystemTime,
     ) -> Result<(), CrmError> {
-        let ctx = Ctx {
-            principal,
-            tenant,
-            action: CrmAction::Purge,
-            customer: Some(id),
-            reveal: None,
-            now,
-        };
+        let ctx = Ctx::new(principal, tenant, CrmAction::Purge, Some(id), now);
         self.check(&ctx, Permission::CrmPurge).await?;
         let result = self.store.purge(tenant, id).await.map_err(CrmError::from);
         self.finish(&ctx, result, "one".to_owned()).await
@@ -504,14 +468,7 @@ impl CrmService {
         tenant: &TenantId,
         now: SystemTime,
     ) -> Result<u64, CrmError> {
-        let ctx = Ctx {
-            principal,
-            tenant,
-            action: CrmAction::Purge,
-            customer: None,
-            reveal: None,
-            now,
-        };
+        let ctx = Ctx::new(principal, tenant, CrmAction::Purge, None, now);
         self.check(&ctx, Permission::CrmPurge).await?;
         let result = self.store.purge_all(tenant).await.map_err(CrmError::from);
         let detail = format!("all: {}", result.as_ref().map_or(0, |n| *n));
@@ -525,14 +482,7 @@ impl CrmService {
         tenant: &TenantId,
         now: SystemTime,
     ) -> Result<u64, CrmError> {
-        let ctx = Ctx {
-            principal,
-            tenant,
-            action: CrmAction::Purge,
-            customer: None,
-            reveal: None,
-            now,
-        };
+        let ctx = Ctx::new(principal, tenant, CrmAction::Purge, None, now);
         self.check(&ctx, Permission::CrmPurge).await?;
         let result = match self.config.retention.cutoff(now) {
             Some(cutoff) => self
@@ -556,14 +506,7 @@ impl CrmService {
         reason: &str,
         now: SystemTime,
     ) -> Result<RevealRequest, CrmError> {
-        let mut ctx = Ctx {
-            principal,
-            tenant,
-            action: CrmAction::RevealRequest,
-            customer: Some(id),
-            reveal: None,
-            now,
-        };
+        let mut ctx = Ctx::new(principal, tenant, CrmAction::RevealRequest, Some(id), now);
         self.check(&ctx, Permission::NumberRevealRequest).await?;
         let result = match self.store.get(tenant, id).await {
             Ok(Some(_)) => self
@@ -625,14 +568,7 @@ impl CrmService {
         tenant: &TenantId,
         now: SystemTime,
     ) -> Result<Vec<RevealRequest>, CrmError> {
-        let ctx = Ctx {
-            principal,
-            tenant,
-            action: CrmAction::RevealDecide,
-            customer: None,
-            reveal: None,
-            now,
-        };
+        let ctx = Ctx::new(principal, tenant, CrmAction::RevealDecide, None, now);
         self.check(&ctx, Permission::NumberRevealApprove).await?;
         Ok(self.book().pending(tenant).into_iter().cloned().collect())
     }

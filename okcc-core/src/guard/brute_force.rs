@@ -151,13 +151,7 @@ impl BruteForceGuard {
 
     /// Every ban in force at `now`, with its end.
     pub fn bans(&self, now: Instant) -> Vec<(IpAddr, Instant)> {
-        let mut v: Vec<_> = self
-            .sources
-            .iter()
-            .filter_map(|(ip, s)| s.banned_until.filter(|u| *u > now).map(|u| (*ip, u)))
-            .collect();
-        v.sort();
-        v
+        super::bans_in_force(self.sources.iter().map(|(ip, s)| (ip, s.banned_until)), now)
     }
 
     /// How many sources are tracked.
