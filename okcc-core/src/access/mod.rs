@@ -53,7 +53,11 @@ mod net;
 mod parse;
 mod policy;
 mod rule;
+mod store;
 mod table;
+#[cfg(feature = "testkit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
+pub mod testkit;
 
 pub use control::{AccessControl, AccessError};
 pub use feed::{BlocklistFeed, FeedError};
@@ -64,6 +68,10 @@ pub use parse::{
 pub use policy::{AccessDecision, AccessPolicy, AccessRequest, PolicyError, SWITCH_RULE, Verdict};
 pub use rule::{
     AllowScope, Channel, ChannelSet, Rule, RuleEntry, RuleError, RuleSet, Target, UnknownRegion,
+};
+pub use store::{
+    AccessDocChange, AccessDocError, AccessDocKind, AccessDocSummary, AccessRuleDoc,
+    AccessRuleStore, MAX_DOC_BYTES, MemoryAccessRuleStore, StoredAccessDoc,
 };
 pub use table::{Matches, PrefixTable};
 

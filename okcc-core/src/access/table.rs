@@ -2,19 +2,30 @@
 //!
 //! [`PrefixTable`] flattens the (possibly nested) networks into sorted,
 //! disjoint address ranges, each naming the most specific network that
-//! covers it. A lookup reads a direct index (one `u32` per bucket of equal
-//! address width, about one bucket per two ranges, so a bucket holds a few
-//! ranges) and binary-searches the few ranges of its bucket; each range
-//! keeps its start and its network side by side, so the search and the
-//! answer share cache lines. Tables of a few ranges skip the index.
-//! Every network also records its enclosing network, so a caller can walk
-//! from the most specific match outwards (for example to skip rules that do
-//! not apply to a channel).
+//! covers it, and stores every range's value inline so that a
+//! [`PrefixTable::longest`] lookup touches as few cache lines (and memory
+//! pages) as possible:
 //!
-//! Memory: a network adds at most two ranges. An IPv4 range costs 8 bytes
-//! (4-byte start, 4-byte slot) and an IPv6 range 32 bytes (16-byte start,
-//! 4-byte slot, padding), plus at most 4 bytes of index per range and one
-//! entry (the value and a 4-byte parent link) per network.
+//! - **Large IPv4 tables** (more than 32,768 ranges) use a direct
+//!   table on the top 16 to 20 address bits (about one bucket per range,
+//!   at most 4 MiB) that gives the ranges starting in each bucket; their
+//!   starts are kept as 16-bit offsets beside the value, so the one or two
+//!   ranges of a bucket share one cache line, and a branch-free binary
+//!   search over them picks the range: two dependent memory reads.
+//! - **IPv6 and small IPv4 tables** use a bucket index sized to the table
+//!   (about one bucket per range, at most 2^20 buckets) over the span of
+//!   the range starts, then the same search over the few full-width starts
+//!   of the bucket. Tables of a few ranges skip the index.
+//!
+//! Every network also records its enclosing network, so
+//! [`PrefixTable::matches`] can walk from the most specific match outwards
+//! (for example to skip rules that do not apply to a channel).
+//!
+//! Memory: a network adds at most two ranges. A range costs its start (2
+//! bytes for direct IPv4, 4 for small IPv4, 16 for IPv6), a 4-byte network
+//! slot and an `Option<V>` (rounded up to the alignment: 16 bytes for
+//! IPv4 and 32 for IPv6 with a 4-byte `V`), plus at most 4 bytes of index;
+//! each network also keeps its value and a 4-byte parent link.
 
 use std::net::IpAddr;
 
@@ -26,6 +37,8 @@ const NONE: u32 = u32::MAX;
 const SMALL: usize = 32;
 /// At most `2^MAX_BUCKET_BITS` buckets (4 MiB of index).
 const MAX_BUCKET_BITS: u32 = 20;
+/// IPv4 tables with more ranges than this use the direct `/16` table.
+const DIR16_MIN: usize = 32_768;
 
 /// An address family's integer key.
 trait Key: Copy + Ord {
@@ -40,96 +53,78 @@ trait Key: Copy + Ord {
     fn span_bits(lo: Self, hi: Self) -> u32;
 }
 
-impl Key for u32 {
-    const ZERO: Self = 0;
-    fn last_of(start: Self, len: u8) -> Self {
-        match len {
-            0 => Self::MAX,
-            l => start | Self::MAX.checked_shr(Self::from(l)).unwrap_or(0),
+macro_rules! impl_key {
+    ($t:ty) => {
+        impl Key for $t {
+            const ZERO: Self = 0;
+            fn last_of(start: Self, len: u8) -> Self {
+                match len {
+                    0 => Self::MAX,
+                    l => start | Self::MAX.checked_shr(u32::from(l)).unwrap_or(0),
+                }
+            }
+            fn succ(self) -> Option<Self> {
+                self.checked_add(1)
+            }
+            #[inline]
+            fn bucket(self, base: Self, shift: u32) -> usize {
+                let off = self.wrapping_sub(base).checked_shr(shift).unwrap_or(0);
+                usize::try_from(off).unwrap_or(usize::MAX)
+            }
+            fn bucket_start(base: Self, b: usize, shift: u32) -> Self {
+                let b = Self::try_from(b).unwrap_or(Self::MAX);
+                base.saturating_add(b.checked_shl(shift).unwrap_or(0))
+            }
+            fn span_bits(lo: Self, hi: Self) -> u32 {
+                Self::BITS - hi.wrapping_sub(lo).leading_zeros()
+            }
         }
-    }
-    fn succ(self) -> Option<Self> {
-        self.checked_add(1)
-    }
-    #[inline]
-    fn bucket(self, base: Self, shift: u32) -> usize {
-        let off = self.wrapping_sub(base).checked_shr(shift).unwrap_or(0);
-        usize::try_from(off).unwrap_or(usize::MAX)
-    }
-    fn bucket_start(base: Self, b: usize, shift: u32) -> Self {
-        let b = Self::try_from(b).unwrap_or(Self::MAX);
-        base.saturating_add(b.checked_shl(shift).unwrap_or(0))
-    }
-    fn span_bits(lo: Self, hi: Self) -> u32 {
-        Self::BITS - hi.wrapping_sub(lo).leading_zeros()
-    }
+    };
 }
+impl_key!(u32);
+impl_key!(u128);
 
-impl Key for u128 {
-    const ZERO: Self = 0;
-    fn last_of(start: Self, len: u8) -> Self {
-        match len {
-            0 => Self::MAX,
-            l => start | Self::MAX.checked_shr(u32::from(l)).unwrap_or(0),
-        }
-    }
-    fn succ(self) -> Option<Self> {
-        self.checked_add(1)
-    }
-    #[inline]
-    fn bucket(self, base: Self, shift: u32) -> usize {
-        let off = self.wrapping_sub(base).checked_shr(shift).unwrap_or(0);
-        usize::try_from(off).unwrap_or(usize::MAX)
-    }
-    fn bucket_start(base: Self, b: usize, shift: u32) -> Self {
-        let b = Self::try_from(b).unwrap_or(Self::MAX);
-        base.saturating_add(b.checked_shl(shift).unwrap_or(0))
-    }
-    fn span_bits(lo: Self, hi: Self) -> u32 {
-        Self::BITS - hi.wrapping_sub(lo).leading_zeros()
-    }
-}
-
-/// One range: its first address and the entry covering it (or [`NONE`]).
-#[derive(Clone, Copy, Debug)]
-struct Range<K> {
-    start: K,
-    slot: u32,
-}
-
-/// Sorted disjoint ranges of one family.
+/// One range of the lookup structure: its start (full or low bits), the
+/// network covering it (or [`NONE`]) and that network's value, side by
+/// side so the search and the answer share a cache line.
 #[derive(Clone, Debug)]
-struct Ranges<K> {
-    /// The ranges; `ranges[0].start` is zero.
-    ranges: Vec<Range<K>>,
-    /// Start of the first indexed bucket (`ranges[1].start`).
-    base: K,
-    /// Bucket `b` holds the keys `base + (b << shift)` onwards.
-    shift: u32,
-    /// `first[b]` is the range holding the first key of bucket `b`; the
-    /// last element is the last range. Empty for small tables.
-    first: Vec<u32>,
+struct Slot<K, V> {
+    key: K,
+    slot: u32,
+    val: Option<V>,
 }
 
-impl<K: Key> Ranges<K> {
-    fn empty() -> Self {
-        Self {
-            ranges: vec![Range {
-                start: K::ZERO,
-                slot: NONE,
-            }],
-            base: K::ZERO,
-            shift: 0,
-            first: Vec::new(),
+/// Branch-free "number of ranges whose start is `<= key`" in a sorted slice.
+#[inline]
+fn count_le<K: Copy + Ord, V>(s: &[Slot<K, V>], key: K) -> usize {
+    let mut base = 0usize;
+    let mut size = s.len();
+    while size > 1 {
+        let half = size / 2;
+        let mid = base + half;
+        // `mid < s.len()` always; `get` keeps this free of panics.
+        if s.get(mid).is_some_and(|r| r.key <= key) {
+            base = mid;
         }
+        size -= half;
     }
+    base + usize::from(s.get(base).is_some_and(|r| r.key <= key))
+}
 
+/// Sorted disjoint ranges as the build produces them: (start, slot).
+struct RangeList<K> {
+    ranges: Vec<(K, u32)>,
+}
+
+impl<K: Key> RangeList<K> {
     /// Builds from networks sorted by (start, len ascending, tie order);
     /// `items` are (start, len, entry) and `parents` receives each entry's
     /// enclosing entry.
     fn build(items: &[(K, u8, u32)], parents: &mut [u32]) -> Self {
-        let mut out = Self::empty();
-        out.ranges.reserve(items.len().saturating_mul(2));
+        let mut out = Self {
+            ranges: Vec::with_capacity(items.len().saturating_mul(2).saturating_add(1)),
+        };
+        out.ranges.push((K::ZERO, NONE));
         let mut stack: Vec<(K, u32)> = Vec::new();
         for &(start, len, entry) in items {
             out.close(&mut stack, Some(start));
@@ -140,37 +135,7 @@ impl<K: Key> Ranges<K> {
             stack.push((K::last_of(start, len), entry));
         }
         out.close(&mut stack, None);
-        out.ranges.shrink_to_fit();
-        out.index();
         out
-    }
-
-    /// Builds the bucket index (about two ranges per bucket).
-    fn index(&mut self) {
-        let n = self.ranges.len();
-        let (Some(lo), Some(hi)) = (self.ranges.get(1), self.ranges.last()) else {
-            return;
-        };
-        if n <= SMALL {
-            return;
-        }
-        let (lo, hi) = (lo.start, hi.start);
-        let want = (usize::BITS - 1 - (n / 2).leading_zeros()).min(MAX_BUCKET_BITS);
-        let shift = K::span_bits(lo, hi).saturating_sub(want);
-        let buckets = hi.bucket(lo, shift).saturating_add(1);
-        let mut first = Vec::with_capacity(buckets.saturating_add(1));
-        let mut i = 0usize;
-        for b in 0..buckets {
-            let at = K::bucket_start(lo, b, shift);
-            while self.ranges.get(i + 1).is_some_and(|r| r.start <= at) {
-                i += 1;
-            }
-            first.push(u32::try_from(i).unwrap_or(u32::MAX));
-        }
-        first.push(u32::try_from(n - 1).unwrap_or(u32::MAX));
-        self.base = lo;
-        self.shift = shift;
-        self.first = first;
     }
 
     /// Pops every open network that ends before `until` (all if `None`).
@@ -192,43 +157,206 @@ impl<K: Key> Ranges<K> {
         let prev = n
             .checked_sub(2)
             .and_then(|p| self.ranges.get(p))
-            .map(|r| r.slot);
+            .map(|r| r.1);
         match self.ranges.last_mut() {
-            Some(last) if last.start == at => {
-                last.slot = slot;
+            Some(last) if last.0 == at => {
+                last.1 = slot;
                 if prev == Some(slot) {
                     self.ranges.pop();
                 }
             }
-            Some(last) if last.slot == slot => {}
-            _ => self.ranges.push(Range { start: at, slot }),
+            Some(last) if last.1 == slot => {}
+            _ => self.ranges.push((at, slot)),
         }
     }
+}
 
+/// How a lookup finds the few ranges to search.
+#[derive(Clone, Debug)]
+enum Index<K> {
+    /// Search every range (small tables).
+    None,
+    /// Bucket `b` holds the keys `base + (b << shift)` onwards; `first[b]`
+    /// is the range holding the first key of bucket `b`; the last element
+    /// is the last range.
+    Span {
+        base: K,
+        shift: u32,
+        first: Vec<u32>,
+    },
+}
+
+/// Sorted disjoint ranges of one family with full-width starts.
+#[derive(Clone, Debug)]
+struct Ranges<K, V> {
+    /// The ranges; `ranges[0].key` is zero.
+    ranges: Vec<Slot<K, V>>,
+    index: Index<K>,
+}
+
+impl<K: Key, V: Clone> Ranges<K, V> {
+    fn new(list: RangeList<K>, entries: &[Entry<V>]) -> Self {
+        let ranges = list
+            .ranges
+            .into_iter()
+            .map(|(key, slot)| Slot {
+                key,
+                slot,
+                val: value_of(slot, entries),
+            })
+            .collect();
+        let mut out = Self {
+            ranges,
+            index: Index::None,
+        };
+        out.index();
+        out
+    }
+
+    /// Builds the bucket index (about one range per bucket).
+    fn index(&mut self) {
+        let n = self.ranges.len();
+        let (Some(lo), Some(hi)) = (self.ranges.get(1), self.ranges.last()) else {
+            return;
+        };
+        if n <= SMALL {
+            return;
+        }
+        let (lo, hi) = (lo.key, hi.key);
+        let want = (usize::BITS - 1 - n.leading_zeros()).min(MAX_BUCKET_BITS);
+        let shift = K::span_bits(lo, hi).saturating_sub(want);
+        let buckets = hi.bucket(lo, shift).saturating_add(1);
+        let mut first = Vec::with_capacity(buckets.saturating_add(1));
+        let mut i = 0usize;
+        for b in 0..buckets {
+            let at = K::bucket_start(lo, b, shift);
+            while self.ranges.get(i + 1).is_some_and(|r| r.key <= at) {
+                i += 1;
+            }
+            first.push(u32::try_from(i).unwrap_or(u32::MAX));
+        }
+        first.push(u32::try_from(n - 1).unwrap_or(u32::MAX));
+        self.index = Index::Span {
+            base: lo,
+            shift,
+            first,
+        };
+    }
+
+    /// The range holding `key`.
     #[inline]
-    fn find(&self, key: K) -> u32 {
-        let (lo, hi) = if self.first.is_empty() {
-            (0, self.ranges.len())
-        } else if key < self.base {
-            return self.ranges.first().map_or(NONE, |r| r.slot);
-        } else {
-            let b = key
-                .bucket(self.base, self.shift)
-                .min(self.first.len().saturating_sub(2));
-            match (self.first.get(b), self.first.get(b + 1)) {
-                (Some(&lo), Some(&hi)) => (lo as usize, hi as usize + 1),
-                _ => return NONE,
+    fn find(&self, key: K) -> Option<&Slot<K, V>> {
+        let (lo, hi) = match &self.index {
+            Index::None => (0, self.ranges.len()),
+            Index::Span { base, .. } if key < *base => return self.ranges.first(),
+            Index::Span { base, shift, first } => {
+                let b = key.bucket(*base, *shift).min(first.len().saturating_sub(2));
+                match (first.get(b), first.get(b + 1)) {
+                    (Some(&lo), Some(&hi)) => (lo as usize, hi as usize + 1),
+                    _ => return None,
+                }
             }
         };
-        let Some(rs) = self.ranges.get(lo..hi) else {
-            return NONE;
-        };
-        let i = rs.partition_point(|r| r.start <= key).saturating_sub(1);
-        rs.get(i).map_or(NONE, |r| r.slot)
+        let s = self.ranges.get(lo..hi)?;
+        s.get(count_le(s, key).saturating_sub(1))
     }
 
     fn heap_bytes(&self) -> usize {
-        self.ranges.capacity() * size_of::<Range<K>>() + self.first.capacity() * 4
+        let index = match &self.index {
+            Index::None => 0,
+            Index::Span { first, .. } => first.capacity() * 4,
+        };
+        self.ranges.capacity() * size_of::<Slot<K, V>>() + index
+    }
+}
+
+/// Large IPv4 tables: a direct table on the top `bits` (16..=20) bits.
+#[derive(Clone, Debug)]
+struct Direct<V> {
+    /// Address bits below the direct index (12..=16).
+    low: u32,
+    /// `top[b]` is the first range starting at or after `b << low`
+    /// (`2^bits + 1` entries; the last is the number of ranges).
+    top: Vec<u32>,
+    /// The ranges, keyed by the low `low` bits of their start (the ranges
+    /// of one bucket are adjacent).
+    ranges: Vec<Slot<u16, V>>,
+}
+
+impl<V: Clone> Direct<V> {
+    fn new(list: RangeList<u32>, entries: &[Entry<V>]) -> Self {
+        let n = list.ranges.len();
+        let bits = (usize::BITS - 1 - n.leading_zeros()).clamp(16, MAX_BUCKET_BITS);
+        let low = 32 - bits;
+        let mask = (1u32 << low) - 1;
+        let mut top = Vec::with_capacity((1 << bits) + 1);
+        let mut i = 0usize;
+        for b in 0u64..=(1 << bits) {
+            let at = b << low;
+            while list.ranges.get(i).is_some_and(|r| u64::from(r.0) < at) {
+                i += 1;
+            }
+            top.push(u32::try_from(i).unwrap_or(u32::MAX));
+        }
+        let ranges = list
+            .ranges
+            .into_iter()
+            .map(|(start, slot)| Slot {
+                key: u16::try_from(start & mask).unwrap_or(u16::MAX),
+                slot,
+                val: value_of(slot, entries),
+            })
+            .collect();
+        Self { low, top, ranges }
+    }
+
+    /// The range holding `key`.
+    #[inline]
+    fn find(&self, key: u32) -> Option<&Slot<u16, V>> {
+        let b = (key >> self.low) as usize;
+        let (Some(&a), Some(&z)) = (self.top.get(b), self.top.get(b + 1)) else {
+            return None;
+        };
+        let (a, z) = (a as usize, z as usize);
+        let k = (key & ((1u32 << self.low) - 1)) as u16;
+        // An empty bucket, or a key before the bucket's first start, falls
+        // in the range before (range 0 starts at 0, so `a >= 1` then).
+        let s = self.ranges.get(a..z).unwrap_or_default();
+        self.ranges.get((a + count_le(s, k)).saturating_sub(1))
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.top.capacity() * 4 + self.ranges.capacity() * size_of::<Slot<u16, V>>()
+    }
+}
+
+fn value_of<V: Clone>(slot: u32, entries: &[Entry<V>]) -> Option<V> {
+    entries.get(slot as usize).map(|e| e.value.clone())
+}
+
+/// The IPv4 side: direct table when large, indexed ranges otherwise.
+#[derive(Clone, Debug)]
+enum V4<V> {
+    Ranges(Ranges<u32, V>),
+    Dir16(Direct<V>),
+}
+
+impl<V: Clone> V4<V> {
+    /// The covering network and its value.
+    #[inline]
+    fn get(&self, key: u32) -> (u32, Option<&V>) {
+        let r = match self {
+            Self::Ranges(r) => r.find(key).map(|r| (r.slot, r.val.as_ref())),
+            Self::Dir16(d) => d.find(key).map(|r| (r.slot, r.val.as_ref())),
+        };
+        r.unwrap_or((NONE, None))
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Self::Ranges(r) => r.heap_bytes(),
+            Self::Dir16(d) => d.heap_bytes(),
+        }
     }
 }
 
@@ -242,27 +370,31 @@ struct Entry<V> {
 ///
 /// Build it once with [`PrefixTable::build`], then share it (it is
 /// `Send + Sync` when `V` is). IPv4-mapped IPv6 lookups are judged as IPv4.
+/// Values are cloned once per address range at build time (keep them
+/// small: an id, a code, a few flags).
 #[derive(Clone, Debug)]
 pub struct PrefixTable<V> {
-    v4: Ranges<u32>,
-    v6: Ranges<u128>,
+    v4: V4<V>,
+    v6: Ranges<u128, V>,
     entries: Vec<Entry<V>>,
 }
 
-impl<V> Default for PrefixTable<V> {
+impl<V: Clone> Default for PrefixTable<V> {
     fn default() -> Self {
-        Self {
-            v4: Ranges::empty(),
-            v6: Ranges::empty(),
-            entries: Vec::new(),
-        }
+        Self::build([])
     }
 }
 
-impl<V> PrefixTable<V> {
+impl<V: Clone> PrefixTable<V> {
     /// Builds a table. When the same network appears more than once, the
     /// earlier item is met first by [`PrefixTable::matches`].
     pub fn build(items: impl IntoIterator<Item = (Cidr, V)>) -> Self {
+        Self::build_with(items, DIR16_MIN)
+    }
+
+    /// [`PrefixTable::build`], using the direct `/16` table for IPv4 when
+    /// there are more than `dir16_min` IPv4 ranges.
+    fn build_with(items: impl IntoIterator<Item = (Cidr, V)>, dir16_min: usize) -> Self {
         let mut entries = Vec::new();
         let mut v4: Vec<(u32, u8, u32)> = Vec::new();
         let mut v6: Vec<(u128, u8, u32)> = Vec::new();
@@ -287,19 +419,24 @@ impl<V> PrefixTable<V> {
         v4.sort_unstable_by(|a, b| (a.0, a.1, b.2).cmp(&(b.0, b.1, a.2)));
         v6.sort_unstable_by(|a, b| (a.0, a.1, b.2).cmp(&(b.0, b.1, a.2)));
         let mut parents = vec![NONE; entries.len()];
-        let r4 = Ranges::build(&v4, &mut parents);
-        let r6 = Ranges::build(&v6, &mut parents);
+        let l4 = RangeList::build(&v4, &mut parents);
+        let l6 = RangeList::build(&v6, &mut parents);
+        drop((v4, v6));
         for (e, p) in entries.iter_mut().zip(parents) {
             e.parent = p;
         }
         entries.shrink_to_fit();
-        Self {
-            v4: r4,
-            v6: r6,
-            entries,
-        }
+        let v4 = if l4.ranges.len() > dir16_min {
+            V4::Dir16(Direct::new(l4, &entries))
+        } else {
+            V4::Ranges(Ranges::new(l4, &entries))
+        };
+        let v6 = Ranges::new(l6, &entries);
+        Self { v4, v6, entries }
     }
+}
 
+impl<V> PrefixTable<V> {
     /// Number of networks in the table.
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -309,23 +446,35 @@ impl<V> PrefixTable<V> {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+}
 
+impl<V: Clone> PrefixTable<V> {
     /// The value of the most specific network holding `ip`.
     #[inline]
     pub fn longest(&self, ip: IpAddr) -> Option<&V> {
-        self.matches(ip).next()
+        self.get(ip).1
+    }
+
+    /// The most specific network's slot and value.
+    #[inline]
+    fn get(&self, ip: IpAddr) -> (u32, Option<&V>) {
+        match ip.to_canonical() {
+            IpAddr::V4(a) => self.v4.get(u32::from(a)),
+            IpAddr::V6(a) => self
+                .v6
+                .find(u128::from(a))
+                .map_or((NONE, None), |r| (r.slot, r.val.as_ref())),
+        }
     }
 
     /// Every network holding `ip`, most specific first.
     #[inline]
     pub fn matches(&self, ip: IpAddr) -> Matches<'_, V> {
-        let slot = match ip.to_canonical() {
-            IpAddr::V4(a) => self.v4.find(u32::from(a)),
-            IpAddr::V6(a) => self.v6.find(u128::from(a)),
-        };
+        let (slot, first) = self.get(ip);
         Matches {
             table: self,
-            next: slot,
+            first,
+            after: slot,
         }
     }
 
@@ -342,7 +491,10 @@ impl<V> PrefixTable<V> {
 #[derive(Debug)]
 pub struct Matches<'a, V> {
     table: &'a PrefixTable<V>,
-    next: u32,
+    /// The most specific value, read inline from the range.
+    first: Option<&'a V>,
+    /// The network whose enclosing network comes next.
+    after: u32,
 }
 
 impl<'a, V> Iterator for Matches<'a, V> {
@@ -350,8 +502,12 @@ impl<'a, V> Iterator for Matches<'a, V> {
 
     #[inline]
     fn next(&mut self) -> Option<&'a V> {
-        let e = self.table.entries.get(self.next as usize)?;
-        self.next = e.parent;
+        if let Some(v) = self.first.take() {
+            return Some(v);
+        }
+        let parent = self.table.entries.get(self.after as usize)?.parent;
+        self.after = parent;
+        let e = self.table.entries.get(parent as usize)?;
         Some(&e.value)
     }
 }
@@ -416,6 +572,39 @@ mod tests {
         assert!(empty.is_empty());
     }
 
+    #[test]
+    fn req_2_1_direct_table_handles_bucket_edges() {
+        let nets = [
+            net("10.0.0.0/8"),
+            net("10.1.255.255"),
+            net("10.2.0.0/31"),
+            net("0.0.0.0/0"),
+            net("255.255.255.255"),
+            net("11.0.0.0/16"),
+        ];
+        let t = PrefixTable::build_with(nets.iter().copied().enumerate().map(|(i, n)| (n, i)), 0);
+        assert!(matches!(t.v4, V4::Dir16(_)));
+        for (a, want) in [
+            ("10.1.255.254", vec![0, 3]),
+            ("10.1.255.255", vec![1, 0, 3]),
+            ("10.2.0.0", vec![2, 0, 3]),
+            ("10.2.0.1", vec![2, 0, 3]),
+            ("10.2.0.2", vec![0, 3]),
+            ("10.200.0.0", vec![0, 3]),
+            ("11.0.255.255", vec![5, 3]),
+            ("11.1.0.0", vec![3]),
+            ("0.0.0.0", vec![3]),
+            ("255.255.255.255", vec![4, 3]),
+            ("255.255.255.254", vec![3]),
+            ("2001:db8::1", vec![]),
+        ] {
+            let got: Vec<usize> = t.matches(ip(a)).copied().collect();
+            assert_eq!(got, want, "{a}");
+            assert_eq!(t.longest(ip(a)), want.first(), "{a}");
+        }
+        assert_eq!(naive(&nets, ip("10.2.0.1")), [2, 0, 3]);
+    }
+
     /// Naive answer: every holding network, most specific first, earliest
     /// first on ties.
     fn naive(nets: &[Cidr], ip: IpAddr) -> Vec<usize> {
@@ -448,6 +637,10 @@ mod tests {
             nets.push(Cidr::masked(IpAddr::V6(a.into()), 16 + (r % 113) as u8));
         }
         let table = PrefixTable::build(nets.iter().copied().enumerate().map(|(i, n)| (n, i)));
+        let direct =
+            PrefixTable::build_with(nets.iter().copied().enumerate().map(|(i, n)| (n, i)), 0);
+        assert!(matches!(direct.v4, V4::Dir16(_)));
+        assert!(matches!(table.v4, V4::Ranges(_)));
         for k in 0..3000 {
             let ip = match k % 3 {
                 0 => nets[(next() as usize) % nets.len()].addr(),
@@ -458,6 +651,9 @@ mod tests {
             };
             let got: Vec<usize> = table.matches(ip).copied().collect();
             assert_eq!(got, naive(&nets, ip), "ip {ip}");
+            let got: Vec<usize> = direct.matches(ip).copied().collect();
+            assert_eq!(got, naive(&nets, ip), "direct, ip {ip}");
+            assert_eq!(direct.longest(ip), naive(&nets, ip).first(), "ip {ip}");
         }
         for ip in [
             "0.0.0.0",
@@ -507,6 +703,8 @@ mod tests {
             ips in proptest::collection::vec(arb_ip(), 1..40),
         ) {
             let table = PrefixTable::build(nets.iter().copied().enumerate().map(|(i, n)| (n, i)));
+            let direct =
+                PrefixTable::build_with(nets.iter().copied().enumerate().map(|(i, n)| (n, i)), 0);
             for ip in ips {
                 // Naive: every holding network, most specific first, earliest first on ties.
                 let mut naive: Vec<(u8, usize)> = nets.iter().enumerate()
@@ -516,7 +714,11 @@ mod tests {
                 naive.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
                 let naive: Vec<usize> = naive.into_iter().map(|(_, i)| i).collect();
                 let got: Vec<usize> = table.matches(ip).copied().collect();
-                prop_assert_eq!(got, naive, "ip {}", ip);
+                prop_assert_eq!(&got, &naive, "ip {}", ip);
+                prop_assert_eq!(table.longest(ip), naive.first(), "ip {}", ip);
+                let got: Vec<usize> = direct.matches(ip).copied().collect();
+                prop_assert_eq!(&got, &naive, "direct, ip {}", ip);
+                prop_assert_eq!(direct.longest(ip), naive.first(), "direct, ip {}", ip);
             }
         }
     }
