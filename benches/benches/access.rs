@@ -194,19 +194,57 @@ fn full_decision(c: &mut Criterion) {
         });
     });
 
-    // Feed reload: parse + build + swap of a 400k-entry list.
+    // The GeoIP lookup alone (the decision above does one per check when a
+    // country rule or "block all foreign" needs it).
+    let geo = geo_db(&mut Rng(0x1234_5678_9abc_def1));
+    let mut g = 0usize;
+    c.bench_function("access/maxmind_country_lookup", |b| {
+        b.iter(|| {
+            g = (g + 1) & (ips.len() - 1);
+            black_box(geo.country(black_box(ips[g])))
+        });
+    });
+}
+
+fn feed_reload(c: &mut Criterion) {
+    // Feed reload: parse + build + atomic swap of a 400k-entry list while
+    // the policy holds 100k rules.
+    let mut rng = Rng(0x0bad_5eed_1234_5678);
+    let mut set = RuleSet::new();
+    for (i, n) in prefixes(100_000, &mut rng).iter().enumerate() {
+        set.push(RuleEntry::new(
+            format!("r:{i}").as_str(),
+            Rule::Deny {
+                target: Target::Network(*n),
+                channels: Default::default(),
+            },
+        ));
+    }
+    let control = AccessControl::new(None);
+    control.replace_rules(&set).expect("policy");
     let list: String = prefixes(400_000, &mut rng)
         .iter()
         .map(|n| format!("{n}\n"))
         .collect();
     let t0 = Instant::now();
     let feed = BlocklistFeed::parse("apiban", &list).expect("feed");
-    control.replace_feed(feed);
     eprintln!(
-        "feed reload: 400k entries parsed, built and swapped in {:?}",
-        t0.elapsed()
+        "feed: 400k entries, {} heap bytes = {:.1} B/entry",
+        feed.heap_bytes(),
+        feed.heap_bytes() as f64 / feed.len() as f64
     );
+    control.replace_feed(feed);
+    eprintln!("feed reload (first): {:?}", t0.elapsed());
+    let mut group = c.benchmark_group("access/feed_reload");
+    group.sample_size(10);
+    group.bench_function("parse_build_swap_400k", |b| {
+        b.iter(|| {
+            let feed = BlocklistFeed::parse("apiban", black_box(&list)).expect("feed");
+            control.replace_feed(feed);
+        });
+    });
+    group.finish();
 }
 
-criterion_group!(benches, lpm, full_decision);
+criterion_group!(benches, lpm, full_decision, feed_reload);
 criterion_main!(benches);

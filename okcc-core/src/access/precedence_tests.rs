@@ -340,6 +340,71 @@ fn req_2_1_hot_swap_readers_never_see_half_a_rule_set() {
     assert!(swaps > 0);
 }
 
+#[test]
+fn req_2_1_feed_reload_swaps_atomically_under_readers() {
+    // Two versions of one large feed (big enough for the direct IPv4
+    // table): version A lists 8.0.0.1 and 8.0.0.2, version B lists
+    // 9.0.0.1 and 9.0.0.2. A reader must see exactly one version whole.
+    let filler = |base: u32| -> Vec<Cidr> {
+        (0..40_000u32)
+            .map(|i| Cidr::host(IpAddr::V4((base + i * 7).into())))
+            .collect()
+    };
+    let mut a = filler(0x2000_0000);
+    a.extend([Cidr::host(ip("8.0.0.1")), Cidr::host(ip("8.0.0.2"))]);
+    let mut b = filler(0x3000_0000);
+    b.extend([Cidr::host(ip("9.0.0.1")), Cidr::host(ip("9.0.0.2"))]);
+    let c = Arc::new(AccessControl::new(None));
+    c.replace_feed(BlocklistFeed::from_networks("apiban", a.clone()).unwrap());
+    let done = Arc::new(AtomicUsize::new(0));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let c = Arc::clone(&c);
+            let done = Arc::clone(&done);
+            std::thread::spawn(move || {
+                let mut seen = [0u64; 2];
+                for _ in 0..5_000 {
+                    let p = c.policy();
+                    let blocked = |s: &str| {
+                        !p.check(&AccessRequest::new(ip(s), Channel::SipRegister))
+                            .is_allowed()
+                    };
+                    let in_a = [blocked("8.0.0.1"), blocked("8.0.0.2")];
+                    let in_b = [blocked("9.0.0.1"), blocked("9.0.0.2")];
+                    assert_eq!(in_a[0], in_a[1], "half of version A");
+                    assert_eq!(in_b[0], in_b[1], "half of version B");
+                    assert_ne!(in_a[0], in_b[0], "both or neither version");
+                    seen[usize::from(in_b[0])] += 1;
+                    // One load per check through the control, too.
+                    let d = c.check(&AccessRequest::new(ip("8.0.0.1"), Channel::SipRegister));
+                    assert!(
+                        d.is_allowed() || d.rule().is_some_and(|r| r.as_str() == "feed:apiban")
+                    );
+                }
+                done.fetch_add(1, Ordering::SeqCst);
+                seen
+            })
+        })
+        .collect();
+    let mut swaps = 0u64;
+    while done.load(Ordering::SeqCst) < 2 {
+        let next = if swaps.is_multiple_of(2) { &b } else { &a };
+        c.replace_feed(BlocklistFeed::from_networks("apiban", next.clone()).unwrap());
+        swaps += 1;
+    }
+    for r in readers {
+        let seen = r.join().unwrap();
+        assert_eq!(seen[0] + seen[1], 5_000);
+    }
+    assert!(swaps > 0);
+    assert_eq!(
+        c.policy()
+            .check(&AccessRequest::new(ip("1.1.1.1"), Channel::SipRegister))
+            .reason(),
+        "no-rule"
+    );
+}
+
 fn arb_net() -> impl Strategy<Value = Cidr> {
     prop_oneof![
         (0u32..16, 0u8..=32)
