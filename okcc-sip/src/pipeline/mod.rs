@@ -377,18 +377,31 @@ impl Guard {
     /// parsing: trusted (allow), bans, blacklist and region (a rule counts
     /// here only if it refuses the source on every SIP channel).
     pub fn pre_parse(&self, source: IpAddr, now: Instant) -> Decision {
+        self.pre_parse_stage(source, now, false)
+            .map_or(Decision::Allow, |(_, d)| d)
+    }
+
+    /// The pre-parse check with the stage that refused.
+    fn pre_parse_stage(
+        &self,
+        source: IpAddr,
+        now: Instant,
+        dry: bool,
+    ) -> Option<(Stage, Decision)> {
         let policy = self.access.policy();
         let reg = policy.check(&AccessRequest::new(source, Channel::SipRegister));
         let call = policy.check(&AccessRequest::new(source, Channel::SipCall));
         if reg.skips_later_checks() || call.skips_later_checks() {
-            return Decision::Allow;
+            return None;
         }
-        if let Some(d) = self.ban_stage(source, now, false) {
-            return d;
+        if let Some(d) = self.ban_stage(source, now, dry) {
+            return Some((Stage::Bans, d));
         }
         match (&reg.verdict, &call.verdict) {
-            (Verdict::Denied(d), Verdict::Denied(_)) => Decision::Deny(d.clone()),
-            _ => Decision::Allow,
+            (Verdict::Denied(d), Verdict::Denied(_)) => {
+                Some((access_stage(d.reason), Decision::Deny(d.clone())))
+            }
+            _ => None,
         }
     }
 
@@ -834,7 +847,20 @@ impl Guard {
             callee: query.to.as_deref(),
         };
         let mut stages = Vec::with_capacity(Stage::ALL.len());
-        let flow = self.run_sync(&facts, query.source, now, true, Some(&mut stages));
+        let flow = match self.pre_parse_stage(query.source, now, true) {
+            Some((stage, d)) => {
+                for s in Stage::ALL.into_iter().take_while(|s| *s < stage) {
+                    stages.push(StageVerdict::new(s, Some(Decision::Allow), "allowed"));
+                }
+                let note = match d.denial() {
+                    Some(x) => format!("{} by {}, before parsing", x.reason, x.rule),
+                    None => "refused before parsing".to_owned(),
+                };
+                stages.push(StageVerdict::new(stage, Some(d.clone()), note));
+                Flow::Stop(stage, d)
+            }
+            None => self.run_sync(&facts, query.source, now, true, Some(&mut stages)),
+        };
         let reached_auth = matches!(flow, Flow::Continue);
         let (mut decision, mut decided_by) = match flow {
             Flow::Trusted => (Decision::Allow, Some(Stage::Trusted)),

@@ -523,3 +523,45 @@ fn req_9_1_reply_mapping_silence_only_for_dynamic_defences_on_udp() {
     );
     assert!(text(&stale).contains("stale=true"));
 }
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// The dry run predicts what the pipeline then does, request after
+        /// request, and a decision is never a non-Allow overridden later.
+        #[test]
+        fn req_9_explain_predicts_the_pipeline(
+            reqs in proptest::collection::vec((0u8..4, 0u8..12, any::<bool>(), 0u64..3), 1..60),
+        ) {
+            let mut cfg = GuardConfig::default();
+            cfg.flood.max_requests = 6;
+            cfg.scanner.max_distinct_users = 4;
+            let f = Fixture::with("deny 203.0.113.0/24\n", cfg);
+            let mut t = 0;
+            for (src, user, scanner, gap) in reqs {
+                t += gap;
+                let src = if src == 3 { "203.0.113.3".to_owned() } else { format!("198.51.100.{src}") };
+                let user = format!("{}", 1000 + u32::from(user));
+                let ua = if scanner { "sipvicious" } else { "Yealink" };
+                let q = ExplainQuery::new(ip(&src), SipMethod::Register).user(&user).user_agent(ua);
+                let predicted = f.guard.explain(&q, f.now(t).instant);
+                let (d, reply) = f.handle(&f.register(&user, None, ua, t), &src, Transport::Udp, t);
+                prop_assert_eq!(&predicted.decision, &d);
+                if d.is_allow() { prop_assert!(reply.is_none()); }
+                let first = predicted.stages.iter().find(|v| v.decision.as_ref().is_some_and(|x| !x.is_allow()));
+                prop_assert_eq!(first.map(|v| v.stage), predicted.decided_by.filter(|s| *s != Stage::Trusted));
+            }
+        }
+
+        /// Arbitrary bytes never panic the pipeline, and only parse errors
+        /// that can be addressed get a reply.
+        #[test]
+        fn req_8_arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let _ = crate::fuzzing::sip_pipeline(&data);
+        }
+    }
+}
