@@ -81,7 +81,7 @@ pub fn sip_pipeline(data: &[u8]) -> bool {
     // Vary source and transport with the input, deterministically.
     let n = data.len();
     let source = std::net::IpAddr::from([198, 51, 100, (n % 7) as u8]);
-    let transport = if n % 2 == 0 {
+    let transport = if n.is_multiple_of(2) {
         Transport::Udp
     } else {
         Transport::Tcp
