@@ -9,7 +9,7 @@
 //! [`BanRecord::from_ban`] and [`BanRecord::until_instant`].
 //!
 //! Semantics every backend keeps (checked by the `testkit` suite,
-//! [`ban_store_contract!`](crate::ban_store_contract)):
+//! `okcc_core::ban_store_contract!`):
 //! - `ban` keeps one record per source; a later `until` extends it, an
 //!   earlier one never shortens it; a manual ban replaces a guard ban.
 //! - `unban` removes the record and is itself a change.
