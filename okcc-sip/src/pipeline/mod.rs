@@ -427,10 +427,7 @@ impl Guard {
         source: IpAddr,
         now: Instant,
     ) -> (Decision, bool) {
-        let auth = view
-            .authorization
-            .or(view.proxy_authorization)
-            .and_then(|h| DigestAuthorization::parse(h).ok());
+        let auth = credentials_header(view).and_then(|h| DigestAuthorization::parse(h).ok());
         let facts = Facts::of(view, auth.as_ref());
         match self.run_sync(&facts, source, now, false, None) {
             Flow::Trusted => (Decision::Allow, true),
@@ -607,12 +604,7 @@ impl Guard {
         source: IpAddr,
         now: Now,
     ) -> Decision {
-        let header = if view.method == SipMethod::Register {
-            view.authorization
-        } else {
-            view.proxy_authorization.or(view.authorization)
-        };
-        let Some(header) = header else {
+        let Some(header) = credentials_header(view) else {
             return Decision::Challenge(Challenge::fresh());
         };
         let Ok(auth) = DigestAuthorization::parse(header) else {
@@ -713,10 +705,7 @@ impl Guard {
     /// in the metrics, denials and auth results audited).
     pub async fn evaluate(&self, view: &SipRequestView<'_>, source: IpAddr, now: Now) -> Decision {
         self.metrics.request();
-        let auth = view
-            .authorization
-            .or(view.proxy_authorization)
-            .and_then(|h| DigestAuthorization::parse(h).ok());
+        let auth = credentials_header(view).and_then(|h| DigestAuthorization::parse(h).ok());
         let facts = Facts::of(view, auth.as_ref());
         let decision = match self.run_sync(&facts, source, now.instant, false, None) {
             Flow::Trusted => Decision::Allow,
@@ -949,6 +938,18 @@ impl Guard {
             decided_by,
             stages,
         }
+    }
+}
+
+/// The credentials the digest stage verifies: `Authorization` on REGISTER,
+/// `Proxy-Authorization` (else `Authorization`) on other methods. The
+/// whitelist stage judges the account named here, so both stages always
+/// look at the same header.
+fn credentials_header<'a>(view: &SipRequestView<'a>) -> Option<&'a str> {
+    if view.method == SipMethod::Register {
+        view.authorization
+    } else {
+        view.proxy_authorization.or(view.authorization)
     }
 }
 

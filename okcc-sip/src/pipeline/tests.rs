@@ -565,3 +565,35 @@ mod props {
         }
     }
 }
+
+#[test]
+fn req_2_account_whitelist_judges_the_account_that_authenticates() {
+    // 1001 may only register from 192.0.2.0/24.
+    let f = Fixture::new("allow account:1001 192.0.2.0/24\n");
+    let (d, _) = f.handle(
+        &f.register("1001", Some(PASSWORD), "X", 1),
+        "198.51.100.9",
+        Transport::Tcp,
+        1,
+    );
+    assert_eq!(
+        d.denial().map(|d| d.reason),
+        Some(DenyReason::NotAllowlisted)
+    );
+    // Claiming another user in To does not get 1001's credentials past it.
+    let msg = String::from_utf8(f.register("1001", Some(PASSWORD), "X", 2))
+        .expect("utf8")
+        .replace("To: <sip:1001@", "To: <sip:2002@");
+    let (d, _) = f.handle(msg.as_bytes(), "198.51.100.9", Transport::Tcp, 2);
+    assert_eq!(
+        d.denial().map(|d| d.reason),
+        Some(DenyReason::NotAllowlisted)
+    );
+    let (d, _) = f.handle(
+        &f.register("1001", Some(PASSWORD), "X", 3),
+        "192.0.2.9",
+        Transport::Tcp,
+        3,
+    );
+    assert_eq!(d, Decision::Allow);
+}
