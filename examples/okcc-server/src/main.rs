@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 mod access;
 mod audit;
 mod content_check;
+mod guard;
 mod mask;
 mod password;
 
@@ -35,6 +36,9 @@ enum Command {
     /// IP, network and region access control.
     #[command(subcommand)]
     Access(access::AccessCommand),
+    /// The SIP guard pipeline: explain a decision (dry run).
+    #[command(subcommand)]
+    Guard(guard::GuardCommand),
 }
 
 fn main() -> ExitCode {
@@ -45,5 +49,6 @@ fn main() -> ExitCode {
         Command::ContentCheck(args) => content_check::run(&args),
         Command::Audit(cmd) => audit::run(cmd),
         Command::Access(cmd) => access::run(cmd),
+        Command::Guard(cmd) => guard::run(cmd),
     }
 }
