@@ -11,6 +11,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod digest;
+pub mod masking;
 pub mod view;
 
 #[doc(hidden)]

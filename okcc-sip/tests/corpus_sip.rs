@@ -40,3 +40,9 @@ fn corpus_sip_authorization_replays() {
     let (ok, total) = replay("sip_authorization", okcc_sip::fuzzing::sip_authorization);
     assert!(total >= 10 && ok >= 4, "{ok}/{total}");
 }
+
+#[test]
+fn corpus_sip_mask_replays() {
+    let (ok, total) = replay("sip_mask", okcc_sip::masking::fuzz_sip_mask);
+    assert!(total >= 10 && ok >= 8, "{ok}/{total}");
+}
