@@ -12,6 +12,7 @@
 
 pub mod digest;
 pub mod pipeline;
+pub mod masking;
 pub mod view;
 
 #[doc(hidden)]

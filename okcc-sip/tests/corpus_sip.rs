@@ -46,3 +46,9 @@ fn corpus_sip_pipeline_replays() {
     let (ok, total) = replay("sip_pipeline", okcc_sip::fuzzing::sip_pipeline);
     assert!(total >= 15 && ok >= 6, "{ok}/{total}");
 }
+
+#[test]
+fn corpus_sip_mask_replays() {
+    let (ok, total) = replay("sip_mask", okcc_sip::masking::fuzz_sip_mask);
+    assert!(total >= 10 && ok >= 8, "{ok}/{total}");
+}

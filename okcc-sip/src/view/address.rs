@@ -29,33 +29,59 @@ pub(crate) fn is_lws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
 
-/// Trims linear whitespace at both ends.
+/// Trims linear whitespace at both ends (byte-wise: LWS bytes are ASCII, so
+/// the cut always falls on a character boundary).
 pub(crate) fn trim_lws(s: &str) -> &str {
-    s.trim_matches(|c: char| c.is_ascii() && is_lws(c as u8))
+    let bytes = s.as_bytes();
+    let start = bytes
+        .iter()
+        .position(|&b| !is_lws(b))
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|&b| !is_lws(b))
+        .map_or(start, |p| p + 1);
+    s.get(start..end).unwrap_or("")
 }
 
 /// The first element of a comma-separated header value, honouring quotes and `<>`.
 /// Returns `Err` when a quote or bracket is left open.
 pub(crate) fn first_element(value: &str) -> Result<&str, AddressError> {
+    // Jumps from one special byte to the next with memchr instead of a
+    // byte-by-byte state machine: outside quotes and brackets only `"`, `<`
+    // and `,` matter; inside quotes only `\\` and `"`; inside `<>` only `>`.
     let bytes = value.as_bytes();
     let mut i = 0;
-    let mut in_quotes = false;
-    let mut in_angle = false;
-    while let Some(&b) = bytes.get(i) {
-        match b {
-            b'\\' if in_quotes => i += 1,
-            b'"' if !in_angle => in_quotes = !in_quotes,
-            b'<' if !in_quotes => in_angle = true,
-            b'>' if !in_quotes => in_angle = false,
-            b',' if !in_quotes && !in_angle => return Ok(&value[..i]),
-            _ => {}
+    loop {
+        let Some(p) = bytes
+            .get(i..)
+            .and_then(|b| memchr::memchr3(b'"', b'<', b',', b))
+        else {
+            return Ok(value);
+        };
+        i += p;
+        match bytes[i] {
+            b',' => return Ok(&value[..i]),
+            b'"' => {
+                i += 1;
+                loop {
+                    let q = bytes
+                        .get(i..)
+                        .and_then(|b| memchr::memchr2(b'\\', b'"', b))
+                        .ok_or(AddressError::Unterminated)?;
+                    i += q;
+                    if bytes[i] == b'"' {
+                        i += 1;
+                        break;
+                    }
+                    i += 2;
+                }
+            }
+            _ => {
+                let q = memchr::memchr(b'>', &bytes[i + 1..]).ok_or(AddressError::Unterminated)?;
+                i += q + 2;
+            }
         }
-        i += 1;
-    }
-    if in_quotes || in_angle {
-        Err(AddressError::Unterminated)
-    } else {
-        Ok(value)
     }
 }
 
@@ -264,12 +290,25 @@ impl<'a> CSeq<'a> {
 
 /// RFC 3261 `token` characters.
 pub(crate) fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
-        )
+    TOKEN_BYTES[usize::from(b)]
 }
+
+/// RFC 3261 `token` characters, as a lookup table (the header-name check
+/// runs on every field of every message).
+static TOKEN_BYTES: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            );
+        i += 1;
+    }
+    t
+};
 
 #[cfg(test)]
 mod tests {

@@ -35,7 +35,7 @@ pub use header::HeaderName;
 pub use method::SipMethod;
 pub use uri::{SipUri, UriError, UriScheme, unescape};
 
-pub(crate) use address::{is_token_byte, trim_lws};
+pub(crate) use address::{first_element, is_token_byte, trim_lws};
 
 use memchr::memmem;
 
@@ -276,7 +276,8 @@ fn next_field(s: &str) -> Option<(&str, &str)> {
 
 /// `name: value` with the name trimmed of trailing whitespace and the value of LWS.
 fn split_field(line: &str) -> Option<(&str, &str)> {
-    let (name, value) = line.split_once(':')?;
+    let colon = memchr::memchr(b':', line.as_bytes())?;
+    let (name, value) = (&line[..colon], &line[colon + 1..]);
     let name = name.trim_end_matches([' ', '\t']);
     if name.is_empty() || !name.bytes().all(is_token_byte) {
         return None;
