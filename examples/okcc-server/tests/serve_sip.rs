@@ -470,3 +470,55 @@ fn req_9_extension_list_and_remove_are_audited() {
         String::from_utf8_lossy(&verify.stdout)
     );
 }
+
+/// sipp, or `None` with a message when it is missing outside CI (in CI a
+/// missing sipp fails the test: `.ci/run` installs it).
+fn sipp() -> Option<&'static str> {
+    let ok = Command::new("sipp").arg("-v").output().is_ok();
+    if ok {
+        return Some("sipp");
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "sipp is missing (apt-get install sip-tester)"
+    );
+    eprintln!("skipping: sipp is not installed (apt-get install sip-tester)");
+    None
+}
+
+#[test]
+fn req_9_sipp_register_with_md5_digest() {
+    let Some(sipp) = sipp() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    assert!(add_extension(dir.path(), "1001", PASSWORD).status.success());
+    // sipp 3.6 answers only the first challenge and knows only MD5
+    let cfg = dir.path().join("okcc.toml");
+    std::fs::write(&cfg, "digest_algorithms = [\"MD5\", \"SHA-256\"]\n").unwrap();
+    let server = start(
+        dir.path(),
+        free_port(),
+        &["--config", cfg.to_str().unwrap()],
+    );
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp/register_md5.xml");
+    let out = Command::new(sipp)
+        .arg("-sf")
+        .arg(&scenario)
+        .args([
+            "-s",
+            "1001",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &free_port().to_string(),
+        ])
+        .args(["-m", "1", "-timeout", "15s", "-timeout_error", "-nostdin"])
+        .arg(server.sip.to_string())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sipp failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -112,6 +112,9 @@ pub(crate) struct Config {
     pub(crate) realm: String,
     /// SIP domains served (Request-URI hosts); the listen addresses are always served.
     pub(crate) domains: Vec<String>,
+    /// Digest algorithms offered, one challenge each, in this order
+    /// (clients such as sipp answer only the first).
+    pub(crate) digest_algorithms: Vec<String>,
     /// Seconds a TCP/TLS connection may stay idle.
     pub(crate) tcp_idle_timeout_secs: u64,
     /// Most SIP requests handled at once; more are answered 503.
@@ -137,6 +140,7 @@ impl Default for Config {
             geoip: None,
             realm: "okcc".to_owned(),
             domains: Vec::new(),
+            digest_algorithms: vec!["SHA-256".to_owned(), "MD5".to_owned()],
             tcp_idle_timeout_secs: 120,
             max_concurrent_requests: 1024,
             log_format: LogFormat::Text,
@@ -265,6 +269,14 @@ impl Config {
             return Err(
                 "realm must be non-empty and hold no quotes, backslashes or newlines".to_owned(),
             );
+        }
+        if self.digest_algorithms.is_empty() {
+            return Err("digest_algorithms must name at least one algorithm".to_owned());
+        }
+        for a in &self.digest_algorithms {
+            if okcc_sip::digest::Algorithm::from_token(a).is_none() {
+                return Err(format!("digest_algorithms: unknown algorithm `{a}`"));
+            }
         }
         if self.max_concurrent_requests == 0 {
             return Err("max_concurrent_requests must be at least 1".to_owned());

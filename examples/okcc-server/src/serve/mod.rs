@@ -149,7 +149,13 @@ async fn serve(cfg: Config) -> Result<(), String> {
         .map_err(|e| format!("cannot create {}: {e}", cfg.data_dir.display()))?;
     let metrics = Arc::new(Metrics::default());
     let guard = Arc::new(build_guard(&cfg, Arc::clone(&metrics))?);
-    let digest = DigestServer::new(DigestConfig::new(cfg.realm.clone(), nonce_secret(&cfg)?));
+    let mut digest_cfg = DigestConfig::new(cfg.realm.clone(), nonce_secret(&cfg)?);
+    digest_cfg.offer = cfg
+        .digest_algorithms
+        .iter()
+        .filter_map(|a| okcc_sip::digest::Algorithm::from_token(a))
+        .collect();
+    let digest = DigestServer::new(digest_cfg);
     let bindings = FileRegistrationStore::open(cfg.data_dir.join("bindings.json"))
         .map_err(|e| e.to_string())?;
 
