@@ -45,3 +45,63 @@ pub fn sip_authorization(data: &[u8]) -> bool {
         Err(_) => false,
     }
 }
+
+/// Raw bytes through the whole guard pipeline (size cap, pre-parse check,
+/// parse, stages 1–9, reply) on one shared guard. Returns `true` when the
+/// bytes parsed as a request. Panics only if an invariant breaks: an allowed
+/// request gets no reply, every response is a SIP response.
+pub fn sip_pipeline(data: &[u8]) -> bool {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::sync::{Arc, OnceLock};
+    use std::task::{Context, Poll, Waker};
+    use std::time::{Duration, Instant, SystemTime};
+
+    use okcc_core::access::AccessControl;
+    use okcc_core::credential::MemoryCredentialStore;
+
+    use crate::digest::{DigestConfig, DigestServer};
+    use crate::pipeline::{Guard, GuardConfig, Now, Reply, Transport};
+
+    static GUARD: OnceLock<(Guard, Instant)> = OnceLock::new();
+    let (guard, t0) = GUARD.get_or_init(|| {
+        let access = Arc::new(AccessControl::new(None));
+        let _ = access.load_rule_text("fuzz", "deny 203.0.113.0/24\ntrust 192.0.2.200/32\n");
+        let guard = Guard::new(
+            GuardConfig::default(),
+            access,
+            Arc::new(DigestServer::new(DigestConfig::new(
+                "example.com",
+                vec![1; 32],
+            ))),
+            Arc::new(MemoryCredentialStore::new()),
+        );
+        (guard, Instant::now())
+    });
+    // Vary source and transport with the input, deterministically.
+    let n = data.len();
+    let source = std::net::IpAddr::from([198, 51, 100, (n % 7) as u8]);
+    let transport = if n.is_multiple_of(2) {
+        Transport::Udp
+    } else {
+        Transport::Tcp
+    };
+    let now = Now::new(
+        *t0 + Duration::from_millis(n as u64),
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+    );
+    let mut fut = pin!(guard.handle(data, source, transport, now));
+    // The memory credential store never waits, so one poll completes.
+    let Poll::Ready(handled) = fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) else {
+        return false;
+    };
+    if handled.decision.is_allow() {
+        assert!(handled.reply.is_none());
+    }
+    if let Some(Reply::Respond(r)) = &handled.reply {
+        assert!(r.as_bytes().starts_with(b"SIP/2.0 "));
+        assert!(r.as_bytes().ends_with(b"\r\n\r\n"));
+    }
+    // "Parsed" regardless of what earlier inputs did to the shared guard.
+    handled.view.is_some() || SipRequestView::parse(data, &Limits::default()).is_ok()
+}

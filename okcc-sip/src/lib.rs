@@ -11,9 +11,11 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod digest;
+pub mod pipeline;
 pub mod view;
 
 #[doc(hidden)]
 pub mod fuzzing;
 
+pub use pipeline::{Guard, GuardConfig, Reply, Transport};
 pub use view::{Limits, ParseError, SipMethod, SipRequestView};

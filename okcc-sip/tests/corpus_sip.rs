@@ -40,3 +40,9 @@ fn corpus_sip_authorization_replays() {
     let (ok, total) = replay("sip_authorization", okcc_sip::fuzzing::sip_authorization);
     assert!(total >= 10 && ok >= 4, "{ok}/{total}");
 }
+
+#[test]
+fn corpus_sip_pipeline_replays() {
+    let (ok, total) = replay("sip_pipeline", okcc_sip::fuzzing::sip_pipeline);
+    assert!(total >= 15 && ok >= 6, "{ok}/{total}");
+}

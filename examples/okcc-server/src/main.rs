@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 mod access;
 mod audit;
 mod content_check;
+mod guard;
 mod mask;
 mod password;
 
@@ -45,6 +46,9 @@ enum Command {
     /// SIP extensions (accounts) in the data directory.
     #[command(subcommand)]
     Extension(extension::ExtensionCommand),
+    /// The SIP guard pipeline: explain a decision (dry run).
+    #[command(subcommand)]
+    Guard(guard::GuardCommand),
 }
 
 fn main() -> ExitCode {
@@ -60,5 +64,6 @@ fn main() -> ExitCode {
         Command::Access(cmd) => access::run(cmd),
         Command::Serve(args) => serve::run(&args),
         Command::Extension(cmd) => extension::run(cmd),
+        Command::Guard(cmd) => guard::run(cmd),
     }
 }

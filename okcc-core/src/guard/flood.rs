@@ -5,6 +5,9 @@
 //! Trusted peers are exempt from every layer: do not call [`FloodGuard::check`]
 //! for them (that is the caller's job).
 //!
+//! Bans live in the shared [`BanTable`] (kind [`BanKind::Flood`]); this
+//! guard only counts.
+//!
 //! # Window
 //!
 //! The window is split into 4 slots; a source's allowed requests are counted
@@ -17,8 +20,8 @@
 //!
 //! Fixed capacity: the table is allocated once for `max_sources` entries
 //! (never grown) and an entry takes [`FloodGuard::ENTRY_BYTES`] bytes
-//! (key, counters, ban; see [`FloodGuard::table_bytes`]: 1 000 000 sources
-//! take about 114 MiB). When the table is full and a new source arrives, an
+//! (key and counters; see [`FloodGuard::table_bytes`]: 1 000 000 sources
+//! take about 82 MiB; the bans themselves sit in the [`BanTable`]). When the table is full and a new source arrives, an
 //! eighth of the table is evicted in one linear pass with no allocation:
 //! first the sources idle the longest (oldest last request) among those not
 //! banned, then, only if every entry is banned, the bans that end soonest.
@@ -30,21 +33,24 @@
 //! ```
 //! use std::net::IpAddr;
 //! use std::time::{Duration, Instant};
-//! use okcc_core::guard::{FloodConfig, FloodGuard};
+//! use okcc_core::guard::{BanConfig, BanTable, FloodConfig, FloodGuard};
 //!
 //! let mut guard = FloodGuard::new(FloodConfig::default());
+//! let mut bans = BanTable::new(BanConfig::default());
 //! let ip: IpAddr = "203.0.113.7".parse().unwrap();
 //! let t0 = Instant::now();
 //! for i in 0..30 {
-//!     assert!(guard.check(ip, t0 + Duration::from_millis(i)).is_allow());
+//!     assert!(guard.check(ip, t0 + Duration::from_millis(i), &mut bans).is_allow());
 //! }
-//! assert!(!guard.check(ip, t0 + Duration::from_millis(31)).is_allow());
+//! assert!(!guard.check(ip, t0 + Duration::from_millis(31), &mut bans).is_allow());
+//! assert!(bans.is_banned(ip, t0 + Duration::from_millis(32)));
 //! ```
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use super::ban::{BanKind, BanTable, ms};
 use crate::{Decision, DenyReason};
 
 /// The rule id of flood denials.
@@ -84,12 +90,10 @@ impl Default for FloodConfig {
     }
 }
 
-/// One source's state: 40 bytes (times in ms since the guard's origin).
+/// One source's state: 24 bytes (times in ms since the guard's origin).
 #[derive(Clone, Copy, Debug)]
 struct Entry {
     last_ms: u64,
-    ban_until_ms: u64,
-    ban_cap_ms: u64,
     counts: [u16; RING],
 }
 
@@ -103,20 +107,7 @@ pub struct FloodGuard {
     sources: HashMap<[u8; 16], Entry>,
 }
 
-fn key(ip: IpAddr) -> [u8; 16] {
-    match ip.to_canonical() {
-        IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
-        IpAddr::V6(v6) => v6.octets(),
-    }
-}
-
-fn ip_of(key: [u8; 16]) -> IpAddr {
-    IpAddr::from(key).to_canonical()
-}
-
-fn ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
+use super::ban::key;
 
 impl FloodGuard {
     /// Bytes one tracked source takes in the table: key, state and one
@@ -155,29 +146,31 @@ impl FloodGuard {
 
     /// Counts one request from `ip` at `now`: [`Decision::Allow`], or a
     /// denial by `guard:flood` ([`DenyReason::Flood`]) when the source is
-    /// over its limit or banned (each refused request extends the ban to
-    /// `ban` from now, never past `max_ban` from the ban's start).
-    pub fn check(&mut self, ip: IpAddr, now: Instant) -> Decision {
+    /// over its limit (it is then banned in `bans` for `ban`) or under a
+    /// flood ban (each refused request slides the ban to `ban` from now,
+    /// never past `max_ban` from the ban's start).
+    pub fn check(&mut self, ip: IpAddr, now: Instant, bans: &mut BanTable) -> Decision {
+        let cfg = self.config;
+        if bans.is_banned(ip, now)
+            && bans
+                .banned(ip, now)
+                .is_some_and(|b| b.kind == BanKind::Flood)
+        {
+            bans.slide(ip, cfg.ban, now);
+            return Decision::deny(FLOOD_RULE, DenyReason::Flood);
+        }
         let k = key(ip);
         let mut now_ms = self.now_ms(now);
         if !self.sources.contains_key(&k) && self.sources.len() >= self.config.max_sources {
             self.evict(now_ms);
         }
-        let cfg = self.config;
         let slot_ms = self.slot_ms;
         let e = self.sources.entry(k).or_insert(Entry {
             last_ms: now_ms,
-            ban_until_ms: 0,
-            ban_cap_ms: 0,
             counts: [0; RING],
         });
         // Time never runs backwards for one source.
         now_ms = now_ms.max(e.last_ms);
-        if e.ban_until_ms > now_ms {
-            e.ban_until_ms = now_ms.saturating_add(ms(cfg.ban)).min(e.ban_cap_ms);
-            e.last_ms = now_ms;
-            return Decision::deny(FLOOD_RULE, DenyReason::Flood);
-        }
         let slot = now_ms / slot_ms;
         let last_slot = e.last_ms / slot_ms;
         if slot.saturating_sub(last_slot) >= RING as u64 {
@@ -192,9 +185,7 @@ impl FloodGuard {
         e.last_ms = now_ms;
         let total: u32 = e.counts.iter().map(|c| u32::from(*c)).sum();
         if total >= u32::from(cfg.max_requests) {
-            e.ban_until_ms = now_ms.saturating_add(ms(cfg.ban));
-            e.ban_cap_ms = now_ms.saturating_add(ms(cfg.max_ban));
-            e.ban_until_ms = e.ban_until_ms.min(e.ban_cap_ms);
+            bans.ban(ip, BanKind::Flood, cfg.ban, cfg.max_ban, 1, now);
             return Decision::deny(FLOOD_RULE, DenyReason::Flood);
         }
         if let Some(c) = e.counts.get_mut((slot % RING as u64) as usize) {
@@ -203,36 +194,42 @@ impl FloodGuard {
         Decision::Allow
     }
 
-    /// The end of `ip`'s flood ban, if it is banned at `now` (no side effect).
-    pub fn banned_until(&self, ip: IpAddr, now: Instant) -> Option<Instant> {
-        let origin = self.origin?;
-        let now_ms = ms(now.saturating_duration_since(origin));
-        let e = self.sources.get(&key(ip))?;
-        (e.ban_until_ms > now_ms).then(|| origin + Duration::from_millis(e.ban_until_ms))
-    }
-
-    /// Lifts a ban and forgets the source's count (operator action).
-    /// Returns `true` if `ip` was banned.
-    pub fn unban(&mut self, ip: IpAddr, now: Instant) -> bool {
-        let was = self.banned_until(ip, now).is_some();
-        self.sources.remove(&key(ip));
-        was
-    }
-
-    /// Every flood ban in force at `now`, with its end, sorted by address.
-    pub fn bans(&self, now: Instant) -> Vec<(IpAddr, Instant)> {
+    /// `true` if a request from `ip` at `now` would be allowed (no side
+    /// effect: for dry runs).
+    pub fn would_allow(&self, ip: IpAddr, now: Instant, bans: &BanTable) -> bool {
+        if bans
+            .banned(ip, now)
+            .is_some_and(|b| b.kind == BanKind::Flood)
+        {
+            return false;
+        }
         let Some(origin) = self.origin else {
-            return Vec::new();
+            return true;
         };
-        let now_ms = ms(now.saturating_duration_since(origin));
-        let mut v: Vec<_> = self
-            .sources
+        let Some(e) = self.sources.get(&key(ip)) else {
+            return true;
+        };
+        let now_ms = ms(now.saturating_duration_since(origin)).max(e.last_ms);
+        let slot = now_ms / self.slot_ms;
+        let last_slot = e.last_ms / self.slot_ms;
+        if slot.saturating_sub(last_slot) >= RING as u64 {
+            return true;
+        }
+        // The slots `check` would clear at `now` do not count.
+        let cleared = |i: usize| (last_slot + 1..=slot).any(|s| (s % RING as u64) as usize == i);
+        let total: u32 = e
+            .counts
             .iter()
-            .filter(|(_, e)| e.ban_until_ms > now_ms)
-            .map(|(k, e)| (ip_of(*k), origin + Duration::from_millis(e.ban_until_ms)))
-            .collect();
-        v.sort();
-        v
+            .enumerate()
+            .filter(|(i, _)| !cleared(*i))
+            .map(|(_, c)| u32::from(*c))
+            .sum();
+        total < u32::from(self.config.max_requests)
+    }
+
+    /// Forgets `ip`'s count (operator action, with an unban).
+    pub fn forget(&mut self, ip: IpAddr) -> bool {
+        self.sources.remove(&key(ip)).is_some()
     }
 
     /// How many sources are tracked.
@@ -240,18 +237,12 @@ impl FloodGuard {
         self.sources.len()
     }
 
-    /// Frees an eighth of the table (at least one entry): unbanned sources
-    /// idle longest first, then bans ending soonest.
-    fn evict(&mut self, now_ms: u64) {
+    /// Frees an eighth of the table (at least one entry): sources idle
+    /// longest first (bans are kept in the [`BanTable`], so nothing of a
+    /// ban is lost).
+    fn evict(&mut self, _now_ms: u64) {
         let target = (self.config.max_sources / 8).max(1);
-        let removed = evict_by(&mut self.sources, target, |e| {
-            (e.ban_until_ms <= now_ms).then_some(e.last_ms)
-        });
-        if removed < target {
-            evict_by(&mut self.sources, target - removed, |e| {
-                (e.ban_until_ms > now_ms).then_some(e.ban_until_ms)
-            });
-        }
+        evict_by(&mut self.sources, target, |e| Some(e.last_ms));
         // Removal leaves tombstones that would make the table grow on the
         // next inserts: rebuild it at its fixed size instead.
         let old = std::mem::take(&mut self.sources);
@@ -315,7 +306,42 @@ fn evict_by(
 #[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
+    use crate::guard::BanConfig;
     use proptest::prelude::*;
+
+    /// A flood guard with its ban table, as the pipeline holds them.
+    struct G {
+        g: FloodGuard,
+        b: BanTable,
+    }
+
+    impl G {
+        fn new(cfg: FloodConfig) -> Self {
+            Self {
+                g: FloodGuard::new(cfg),
+                b: BanTable::new(BanConfig::default()),
+            }
+        }
+        fn check(&mut self, ip: IpAddr, now: Instant) -> Decision {
+            let allowed = self.g.would_allow(ip, now, &self.b);
+            let d = self.g.check(ip, now, &mut self.b);
+            assert_eq!(allowed, d.is_allow(), "dry run agrees with check");
+            d
+        }
+        fn banned_until(&self, ip: IpAddr, now: Instant) -> Option<Instant> {
+            self.b.banned(ip, now).map(|b| b.until)
+        }
+        fn bans(&self, now: Instant) -> Vec<(IpAddr, Instant)> {
+            self.b.list_kind(BanKind::Flood, now)
+        }
+        fn unban(&mut self, ip: IpAddr, now: Instant) -> bool {
+            self.g.forget(ip);
+            self.b.unban(ip, now).is_some()
+        }
+        fn tracked(&self) -> usize {
+            self.g.tracked()
+        }
+    }
 
     fn ip(s: &str) -> IpAddr {
         s.parse().expect("ip")
@@ -328,7 +354,7 @@ mod tests {
     #[test]
     fn req_9_1_flood_30_requests_per_2s_then_ban_with_rule_and_reason() {
         let t0 = Instant::now();
-        let mut g = FloodGuard::new(FloodConfig::default());
+        let mut g = G::new(FloodConfig::default());
         let a = ip("203.0.113.7");
         for i in 0..30 {
             assert_eq!(
@@ -350,7 +376,7 @@ mod tests {
     #[test]
     fn req_9_1_flood_window_slides_so_a_steady_rate_passes() {
         let t0 = Instant::now();
-        let mut g = FloodGuard::new(FloodConfig::default());
+        let mut g = G::new(FloodConfig::default());
         let a = ip("198.51.100.1");
         // 10 requests per second (20 per 2 s) for a minute: never refused.
         for i in 0..600 {
@@ -368,7 +394,7 @@ mod tests {
             max_ban: Duration::from_secs(25),
             ..FloodConfig::default()
         };
-        let mut g = FloodGuard::new(cfg);
+        let mut g = G::new(cfg);
         let a = ip("2001:db8::1");
         g.check(a, t0);
         g.check(a, t0);
@@ -395,7 +421,7 @@ mod tests {
             max_requests: 2,
             ..FloodConfig::default()
         };
-        let mut g = FloodGuard::new(cfg);
+        let mut g = G::new(cfg);
         assert!(g.check(ip("::ffff:192.0.2.9"), t0).is_allow());
         assert!(g.check(ip("192.0.2.9"), t0).is_allow());
         assert!(!g.check(ip("::ffff:192.0.2.9"), t0).is_allow());
@@ -413,8 +439,8 @@ mod tests {
             max_sources: 64,
             ..FloodConfig::default()
         };
-        let mut g = FloodGuard::new(cfg);
-        let table = g.sources.capacity();
+        let mut g = G::new(cfg);
+        let table = g.g.sources.capacity();
         let flooder = ip("192.0.2.1");
         for _ in 0..4 {
             g.check(flooder, t0);
@@ -424,32 +450,32 @@ mod tests {
             g.check(spoofed, t0 + msec(1 + u64::from(i) / 100));
             assert!(g.tracked() <= 64);
         }
-        assert_eq!(g.sources.capacity(), table, "the table never grew");
+        assert_eq!(g.g.sources.capacity(), table, "the table never grew");
         assert!(g.banned_until(flooder, t0 + msec(500)).is_some());
     }
 
     #[test]
     fn req_9_1_flood_one_million_sources_fit_in_128_mib() {
-        assert_eq!(FloodGuard::ENTRY_BYTES, 57);
+        assert_eq!(FloodGuard::ENTRY_BYTES, 41);
         let bytes = FloodGuard::table_bytes(1_000_000);
         assert!(bytes <= 128 << 20, "{bytes} bytes");
         // The model matches the real table: its capacity is 7/8 of the
         // power-of-two slot count the model assumes.
-        let g = FloodGuard::new(FloodConfig::default());
+        let g = G::new(FloodConfig::default());
         let buckets = (1_000_000usize * 8 / 7).next_power_of_two();
-        assert!(g.sources.capacity() >= 1_000_000);
-        assert!(g.sources.capacity() <= buckets / 8 * 7);
+        assert!(g.g.sources.capacity() >= 1_000_000);
+        assert!(g.g.sources.capacity() <= buckets / 8 * 7);
     }
 
     #[test]
-    fn req_9_1_flood_eviction_prefers_idle_unbanned_sources() {
+    fn req_9_1_flood_eviction_prefers_idle_sources_and_bans_survive() {
         let t0 = Instant::now();
         let cfg = FloodConfig {
             max_requests: 1,
             max_sources: 16,
             ..FloodConfig::default()
         };
-        let mut g = FloodGuard::new(cfg);
+        let mut g = G::new(cfg);
         // 8 banned sources, then 8 idle ones, then a newcomer.
         for i in 0..8u8 {
             let a = IpAddr::from([10, 0, 0, i]);
@@ -462,9 +488,11 @@ mod tests {
         g.check(ip("10.0.2.1"), t0 + msec(100));
         assert_eq!(g.bans(t0 + msec(100)).len(), 8);
         assert!(g.tracked() <= 16);
-        // The longest idle one went first.
-        assert!(!g.sources.contains_key(&key(IpAddr::from([10, 0, 1, 0]))));
-        assert!(g.sources.contains_key(&key(IpAddr::from([10, 0, 1, 7]))));
+        // The longest idle ones (the flooders, whose bans live on in the
+        // ban table) went first; the most recent stayed.
+        assert!(g.g.sources.len() < 17);
+        assert!(g.g.sources.contains_key(&key(IpAddr::from([10, 0, 1, 7]))));
+        assert!(g.g.sources.contains_key(&key(ip("10.0.2.1"))));
     }
 
     proptest! {
@@ -475,7 +503,7 @@ mod tests {
         ) {
             let t0 = Instant::now();
             let cfg = FloodConfig { max_requests: max, ban: msec(300), max_ban: msec(900), ..FloodConfig::default() };
-            let mut g = FloodGuard::new(cfg);
+            let mut g = G::new(cfg);
             let a = ip("203.0.113.1");
             let mut t = 0u64;
             let mut allowed = Vec::new();
@@ -498,15 +526,15 @@ mod tests {
         ) {
             let t0 = Instant::now();
             let cfg = FloodConfig { max_requests: 3, max_sources: cap, ..FloodConfig::default() };
-            let mut g = FloodGuard::new(cfg);
-            let table = g.sources.capacity();
+            let mut g = G::new(cfg);
+            let table = g.g.sources.capacity();
             let mut t = 0u64;
             for (src, gap) in reqs {
                 t += gap;
                 g.check(IpAddr::from(src.to_be_bytes()), t0 + msec(t));
                 prop_assert!(g.tracked() <= cap);
             }
-            prop_assert_eq!(g.sources.capacity(), table);
+            prop_assert_eq!(g.g.sources.capacity(), table);
         }
     }
 }

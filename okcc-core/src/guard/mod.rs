@@ -1,30 +1,21 @@
 //! SIP guard state machines. Time is always passed in (`now`); nothing here
 //! reads a clock or does I/O.
 //!
-//! Built so far: [`brute_force::BruteForceGuard`], [`flood::FloodGuard`]
-//! and [`scanner::ScannerGuard`]. The ban store and toll-fraud machines are
-//! still to come.
+//! The guards detect; one [`BanTable`] remembers. [`BruteForceGuard`],
+//! [`FloodGuard`] and [`ScannerGuard`] write their bans into the table they
+//! are handed, and the pipeline checks that table first. The async
+//! [`BanStore`] keeps bans beyond one process and shares them across nodes.
 
+pub mod ban;
 pub mod brute_force;
 pub mod flood;
 pub mod scanner;
+pub mod store;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 
-pub use brute_force::{BruteForceConfig, BruteForceGuard};
+pub use ban::{Ban, BanConfig, BanKind, BanTable};
+pub use brute_force::{AccountAlert, BruteForceConfig, BruteForceGuard, FailureOutcome};
 pub use flood::{FloodConfig, FloodGuard};
 pub use scanner::{ScannerConfig, ScannerGuard};
-
-use std::net::IpAddr;
-use std::time::Instant;
-
-/// The bans in force at `now` among `(source, banned_until)` pairs, sorted
-/// by address: the listing every guard gives its operator.
-fn bans_in_force<'a>(
-    entries: impl Iterator<Item = (&'a IpAddr, Option<Instant>)>,
-    now: Instant,
-) -> Vec<(IpAddr, Instant)> {
-    let mut v: Vec<_> = entries
-        .filter_map(|(ip, until)| until.filter(|u| *u > now).map(|u| (*ip, u)))
-        .collect();
-    v.sort();
-    v
-}
+pub use store::{BanChange, BanChanges, BanRecord, BanStore, MemoryBanStore};

@@ -10,22 +10,26 @@
 //! source within `window`; a phone re-registering its own account over and
 //! over is one user and never trips it.
 //!
+//! Bans live in the shared [`BanTable`] (kind [`BanKind::Scanner`]).
+//!
 //! Memory: at most `max_sources` sources, each remembering at most
 //! `max_distinct_users` 8-byte user hashes (keyed per guard, so an attacker
 //! cannot aim collisions). When full, sources with nothing left to remember
-//! go first, then unbanned ones oldest window first, then the bans ending
-//! soonest.
+//! go first, then the oldest windows.
 //!
 //! ```
 //! use std::net::IpAddr;
 //! use std::time::Instant;
-//! use okcc_core::guard::{ScannerConfig, ScannerGuard};
+//! use okcc_core::guard::{BanConfig, BanTable, ScannerConfig, ScannerGuard};
 //! use okcc_core::DenyReason;
 //!
 //! let mut guard = ScannerGuard::new(ScannerConfig::default());
+//! let mut bans = BanTable::new(BanConfig::default());
 //! let ip: IpAddr = "203.0.113.7".parse().unwrap();
-//! let d = guard.check(ip, "OPTIONS", Some("friendly-scanner"), Some("100"), Instant::now());
+//! let now = Instant::now();
+//! let d = guard.check(ip, "OPTIONS", Some("friendly-scanner"), Some("100"), now, &mut bans);
 //! assert_eq!(d.denial().map(|d| d.reason), Some(DenyReason::Scanner));
+//! assert!(bans.is_banned(ip, now));
 //! ```
 
 use std::collections::HashMap;
@@ -34,6 +38,7 @@ use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use super::ban::{BanKind, BanTable};
 use crate::{Decision, DenyReason};
 
 /// Rule id of a denial because the User-Agent matched a signature.
@@ -93,7 +98,6 @@ impl Default for ScannerConfig {
 struct Source {
     window_start: Instant,
     users: Vec<u64>,
-    banned_until: Option<Instant>,
 }
 
 /// User-Agent signatures and sweep detection with bans (`&mut self`; wrap
@@ -137,7 +141,7 @@ impl ScannerGuard {
     /// `user_agent` the User-Agent header, `target_user` the user the request
     /// probes (To user of a REGISTER, Request-URI user of an OPTIONS).
     /// Returns [`Decision::Allow`] or a [`DenyReason::Scanner`] denial (and
-    /// bans the source when this request revealed a scanner).
+    /// bans the source in `bans` when this request revealed a scanner).
     pub fn check(
         &mut self,
         ip: IpAddr,
@@ -145,18 +149,21 @@ impl ScannerGuard {
         user_agent: Option<&str>,
         target_user: Option<&str>,
         now: Instant,
+        bans: &mut BanTable,
     ) -> Decision {
         let ip = ip.to_canonical();
-        if self.banned_until(ip, now).is_some() {
+        if bans
+            .banned(ip, now)
+            .is_some_and(|b| b.kind == BanKind::Scanner)
+        {
             return Decision::deny(SCANNER_BAN_RULE, DenyReason::Scanner);
         }
         if user_agent.is_some_and(|ua| self.is_scanner_user_agent(ua)) {
-            self.source(ip, now).banned_until = Some(now + self.config.ban);
+            let ban = self.config.ban;
+            bans.ban(ip, BanKind::Scanner, ban, ban, 1, now);
             return Decision::deny(SCANNER_USER_AGENT_RULE, DenyReason::Scanner);
         }
-        let sweep_method =
-            method.eq_ignore_ascii_case("REGISTER") || method.eq_ignore_ascii_case("OPTIONS");
-        let Some(user) = target_user.filter(|u| sweep_method && !u.is_empty()) else {
+        let Some(user) = Self::sweep_target(method, target_user) else {
             return Decision::Allow;
         };
         let h = self.hasher.hash_one(user);
@@ -174,10 +181,59 @@ impl ScannerGuard {
         if s.users.len() >= max {
             s.users = Vec::new();
             s.window_start = now;
-            s.banned_until = Some(now + ban);
+            bans.ban(ip, BanKind::Scanner, ban, ban, 1, now);
             return Decision::deny(SCANNER_SWEEP_RULE, DenyReason::Scanner);
         }
         Decision::Allow
+    }
+
+    fn sweep_target<'u>(method: &str, target_user: Option<&'u str>) -> Option<&'u str> {
+        let sweep_method =
+            method.eq_ignore_ascii_case("REGISTER") || method.eq_ignore_ascii_case("OPTIONS");
+        target_user.filter(|u| sweep_method && !u.is_empty())
+    }
+
+    /// What [`ScannerGuard::check`] would answer, without counting or
+    /// banning (for dry runs).
+    pub fn would_check(
+        &self,
+        ip: IpAddr,
+        method: &str,
+        user_agent: Option<&str>,
+        target_user: Option<&str>,
+        now: Instant,
+        bans: &BanTable,
+    ) -> Decision {
+        let ip = ip.to_canonical();
+        if bans
+            .banned(ip, now)
+            .is_some_and(|b| b.kind == BanKind::Scanner)
+        {
+            return Decision::deny(SCANNER_BAN_RULE, DenyReason::Scanner);
+        }
+        if user_agent.is_some_and(|ua| self.is_scanner_user_agent(ua)) {
+            return Decision::deny(SCANNER_USER_AGENT_RULE, DenyReason::Scanner);
+        }
+        let Some(user) = Self::sweep_target(method, target_user) else {
+            return Decision::Allow;
+        };
+        let max = usize::from(self.config.max_distinct_users.max(1));
+        let Some(s) = self.sources.get(&ip) else {
+            return if max <= 1 {
+                Decision::deny(SCANNER_SWEEP_RULE, DenyReason::Scanner)
+            } else {
+                Decision::Allow
+            };
+        };
+        let fresh = now.saturating_duration_since(s.window_start) < self.config.window;
+        let h = self.hasher.hash_one(user);
+        let known = if fresh { s.users.len() } else { 0 };
+        let seen = fresh && s.users.contains(&h);
+        if known + usize::from(!seen) >= max {
+            Decision::deny(SCANNER_SWEEP_RULE, DenyReason::Scanner)
+        } else {
+            Decision::Allow
+        }
     }
 
     fn source(&mut self, ip: IpAddr, now: Instant) -> &mut Source {
@@ -187,29 +243,12 @@ impl ScannerGuard {
         self.sources.entry(ip).or_insert_with(|| Source {
             window_start: now,
             users: Vec::new(),
-            banned_until: None,
         })
     }
 
-    /// The end of `ip`'s scanner ban, if it is banned at `now`.
-    pub fn banned_until(&self, ip: IpAddr, now: Instant) -> Option<Instant> {
-        self.sources
-            .get(&ip.to_canonical())
-            .and_then(|s| s.banned_until)
-            .filter(|u| *u > now)
-    }
-
-    /// Lifts a ban and forgets the source (operator action). Returns `true`
-    /// if `ip` was banned.
-    pub fn unban(&mut self, ip: IpAddr, now: Instant) -> bool {
-        let was = self.banned_until(ip, now).is_some();
-        self.sources.remove(&ip.to_canonical());
-        was
-    }
-
-    /// Every scanner ban in force at `now`, with its end, sorted by address.
-    pub fn bans(&self, now: Instant) -> Vec<(IpAddr, Instant)> {
-        super::bans_in_force(self.sources.iter().map(|(ip, s)| (ip, s.banned_until)), now)
+    /// Forgets the source's sweep count (operator action, with an unban).
+    pub fn forget(&mut self, ip: IpAddr) -> bool {
+        self.sources.remove(&ip.to_canonical()).is_some()
     }
 
     /// How many sources are tracked.
@@ -218,13 +257,11 @@ impl ScannerGuard {
     }
 
     /// Drops sources with nothing left to remember; if still full, frees an
-    /// eighth of the table: unbanned sources oldest window first, then the
-    /// bans ending soonest.
+    /// eighth of the table, oldest window first.
     fn evict(&mut self, now: Instant) {
         let window = self.config.window;
         self.sources.retain(|_, s| {
-            s.banned_until.is_some_and(|u| u > now)
-                || (!s.users.is_empty() && now.saturating_duration_since(s.window_start) < window)
+            !s.users.is_empty() && now.saturating_duration_since(s.window_start) < window
         });
         let max = self.config.max_sources;
         if self.sources.len() >= max {
@@ -232,15 +269,11 @@ impl ScannerGuard {
             let mut ranked: Vec<_> = self
                 .sources
                 .iter()
-                .map(|(ip, s)| match s.banned_until.filter(|u| *u > now) {
-                    None => (true, s.window_start, *ip),
-                    Some(u) => (false, u, *ip),
-                })
+                .map(|(ip, s)| (s.window_start, *ip))
                 .collect();
-            // Unbanned (`true`) first, each group oldest first.
-            ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+            ranked.sort_unstable();
             let excess = self.sources.len().saturating_sub(target);
-            for (_, _, ip) in ranked.into_iter().take(excess) {
+            for (_, ip) in ranked.into_iter().take(excess) {
                 self.sources.remove(&ip);
             }
         }
@@ -252,7 +285,52 @@ impl ScannerGuard {
 #[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
+    use crate::guard::BanConfig;
     use proptest::prelude::*;
+
+    /// A scanner guard with its ban table, as the pipeline holds them.
+    struct G {
+        g: ScannerGuard,
+        b: BanTable,
+    }
+
+    impl G {
+        fn new(cfg: ScannerConfig) -> Self {
+            Self {
+                g: ScannerGuard::new(cfg),
+                b: BanTable::new(BanConfig::default()),
+            }
+        }
+        fn check(
+            &mut self,
+            ip: IpAddr,
+            method: &str,
+            ua: Option<&str>,
+            user: Option<&str>,
+            now: Instant,
+        ) -> Decision {
+            let dry = self.g.would_check(ip, method, ua, user, now, &self.b);
+            let d = self.g.check(ip, method, ua, user, now, &mut self.b);
+            assert_eq!(dry, d, "dry run agrees with check");
+            d
+        }
+        fn is_scanner_user_agent(&self, ua: &str) -> bool {
+            self.g.is_scanner_user_agent(ua)
+        }
+        fn banned_until(&self, ip: IpAddr, now: Instant) -> Option<Instant> {
+            self.b.banned(ip, now).map(|b| b.until)
+        }
+        fn bans(&self, now: Instant) -> Vec<(IpAddr, Instant)> {
+            self.b.list_kind(BanKind::Scanner, now)
+        }
+        fn unban(&mut self, ip: IpAddr, now: Instant) -> bool {
+            self.g.forget(ip);
+            self.b.unban(ip, now).is_some()
+        }
+        fn tracked(&self) -> usize {
+            self.g.tracked()
+        }
+    }
 
     fn ip(s: &str) -> IpAddr {
         s.parse().expect("ip")
@@ -269,7 +347,7 @@ mod tests {
     #[test]
     fn req_9_1_scanner_user_agent_signatures_match_any_case_substring_and_ban() {
         let t0 = Instant::now();
-        let mut g = ScannerGuard::new(ScannerConfig::default());
+        let mut g = G::new(ScannerConfig::default());
         for (n, ua) in [
             "friendly-scanner",
             "SIPVicious 0.3.4",
@@ -313,7 +391,7 @@ mod tests {
             signatures: vec!["EvilDialer".into(), String::new()],
             ..ScannerConfig::default()
         };
-        let mut g = ScannerGuard::new(cfg);
+        let mut g = G::new(cfg);
         assert!(g.is_scanner_user_agent("x-evildialer-2"));
         assert!(
             !g.is_scanner_user_agent("friendly-scanner"),
@@ -332,7 +410,7 @@ mod tests {
     #[test]
     fn req_9_1_scanner_register_sweep_over_many_extensions_is_banned() {
         let t0 = Instant::now();
-        let mut g = ScannerGuard::new(ScannerConfig::default());
+        let mut g = G::new(ScannerConfig::default());
         let a = ip("198.51.100.7");
         for ext in 100..109 {
             let d = g.check(
@@ -356,7 +434,7 @@ mod tests {
     #[test]
     fn req_9_1_scanner_options_sweep_counts_but_invite_and_repeats_do_not() {
         let t0 = Instant::now();
-        let mut g = ScannerGuard::new(ScannerConfig::default());
+        let mut g = G::new(ScannerConfig::default());
         let phone = ip("192.0.2.20");
         // A phone re-registering one account and calling many numbers.
         for i in 0..1000u64 {
@@ -381,7 +459,7 @@ mod tests {
     #[test]
     fn req_9_1_scanner_sweep_window_expires_slow_sweeps_are_forgotten() {
         let t0 = Instant::now();
-        let mut g = ScannerGuard::new(ScannerConfig::default());
+        let mut g = G::new(ScannerConfig::default());
         let a = ip("::ffff:198.51.100.9");
         // 9 distinct users per minute, forever: never a scanner.
         for i in 0..90u64 {
@@ -400,7 +478,7 @@ mod tests {
     #[test]
     fn req_9_1_scanner_v4_mapped_sources_and_manual_unban() {
         let t0 = Instant::now();
-        let mut g = ScannerGuard::new(ScannerConfig::default());
+        let mut g = G::new(ScannerConfig::default());
         g.check(
             ip("::ffff:203.0.113.50"),
             "OPTIONS",
@@ -424,7 +502,7 @@ mod tests {
             max_sources: 64,
             ..ScannerConfig::default()
         };
-        let mut g = ScannerGuard::new(cfg);
+        let mut g = G::new(cfg);
         let scanner = ip("192.0.2.99");
         g.check(scanner, "OPTIONS", Some("friendly-scanner"), None, t0);
         for i in 0..20_000u32 {
@@ -441,7 +519,7 @@ mod tests {
             users in proptest::collection::vec(0u8..9, 1..300),
         ) {
             let t0 = Instant::now();
-            let mut g = ScannerGuard::new(ScannerConfig::default());
+            let mut g = G::new(ScannerConfig::default());
             let a = ip("203.0.113.3");
             for u in users {
                 let d = g.check(a, "REGISTER", Some("Grandstream GXP2160"), Some(&u.to_string()), t0);
@@ -456,14 +534,14 @@ mod tests {
         ) {
             let t0 = Instant::now();
             let cfg = ScannerConfig { max_sources: cap, max_distinct_users: 5, ..ScannerConfig::default() };
-            let mut g = ScannerGuard::new(cfg);
+            let mut g = G::new(cfg);
             let mut t = 0;
             for (src, user, bad_ua, gap) in reqs {
                 t += gap;
                 let ua = if bad_ua { "friendly-scanner" } else { "Linphone" };
                 g.check(IpAddr::from(src.to_be_bytes()), "REGISTER", Some(ua), Some(&user.to_string()), t0 + secs(t));
                 prop_assert!(g.tracked() <= cap);
-                prop_assert!(g.sources.values().all(|s| s.users.len() <= 5));
+                prop_assert!(g.g.sources.values().all(|s| s.users.len() <= 5));
             }
         }
     }

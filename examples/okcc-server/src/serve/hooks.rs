@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use okcc_core::access::{AccessControl, AccessRequest, Channel};
-use okcc_core::guard::{BruteForceGuard, FloodGuard, ScannerGuard};
+use okcc_core::guard::{BanTable, BruteForceGuard, FloodGuard, ScannerGuard};
 use okcc_sip::{Limits, SipMethod, SipRequestView};
 use rsipstack::sip::SipMessage;
 use rsipstack::transaction::endpoint::TransportEventInspector;
@@ -74,6 +74,8 @@ pub(crate) struct Guard {
     pub(crate) scanner: Mutex<ScannerGuard>,
     /// Flood bans.
     pub(crate) flood: Mutex<FloodGuard>,
+    /// The bans in force (all kinds), shared by the three guards.
+    pub(crate) bans: Mutex<BanTable>,
     /// Counters.
     pub(crate) metrics: Arc<Metrics>,
 }
@@ -91,10 +93,11 @@ impl Guard {
         let call = self.access.check(&AccessRequest::new(ip, Channel::SipCall));
         let ok = (reg.is_allowed() || call.is_allowed())
             && !self.banned(ip, now)
-            && self
-                .flood
-                .lock()
-                .is_ok_and(|mut f| f.check(ip, now).is_allow());
+            && self.flood.lock().is_ok_and(|mut f| {
+                self.bans
+                    .lock()
+                    .is_ok_and(|mut b| f.check(ip, now, &mut b).is_allow())
+            });
         if !ok {
             self.metrics
                 .dropped_pre_parse
@@ -105,24 +108,12 @@ impl Guard {
 
     /// Whether any ban list holds `ip`.
     pub(crate) fn banned(&self, ip: IpAddr, now: Instant) -> bool {
-        self.brute
-            .lock()
-            .map_or(true, |b| b.check(ip, now).is_some())
-            || self
-                .scanner
-                .lock()
-                .map_or(true, |s| s.banned_until(ip, now).is_some())
-            || self
-                .flood
-                .lock()
-                .map_or(true, |f| f.banned_until(ip, now).is_some())
+        self.bans.lock().map_or(true, |b| b.is_banned(ip, now))
     }
 
     /// How many sources are banned now.
     pub(crate) fn ban_count(&self, now: Instant) -> usize {
-        self.brute.lock().map_or(0, |b| b.bans(now).len())
-            + self.scanner.lock().map_or(0, |s| s.bans(now).len())
-            + self.flood.lock().map_or(0, |f| f.bans(now).len())
+        self.bans.lock().map_or(0, |b| b.list(now).len())
     }
 }
 
@@ -149,7 +140,10 @@ impl Inspector {
         let Ok(mut scanner) = self.guard.scanner.lock() else {
             return false;
         };
-        let d = scanner.check(ip, view.method_raw, view.user_agent, target, now);
+        let Ok(mut bans) = self.guard.bans.lock() else {
+            return false;
+        };
+        let d = scanner.check(ip, view.method_raw, view.user_agent, target, now, &mut bans);
         if let Some(denial) = d.denial() {
             tracing::warn!(source = %ip, rule = %denial.rule, "scanner dropped");
             return false;

@@ -23,7 +23,8 @@ use okcc_core::access::{AccessControl, AccessRequest, Channel};
 use okcc_core::geo::GeoLookup;
 use okcc_core::geo::maxmind::MaxMindGeo;
 use okcc_core::guard::{
-    BruteForceConfig, BruteForceGuard, FloodConfig, FloodGuard, ScannerConfig, ScannerGuard,
+    BanConfig, BanTable, BruteForceConfig, BruteForceGuard, FloodConfig, FloodGuard, ScannerConfig,
+    ScannerGuard,
 };
 use okcc_core::ids::UserId;
 use okcc_sip::digest::{DigestAuthorization, DigestConfig, DigestFailure, DigestServer};
@@ -140,6 +141,7 @@ fn build_guard(cfg: &Config, metrics: Arc<Metrics>) -> Result<Guard, String> {
         brute: Mutex::new(BruteForceGuard::new(BruteForceConfig::default())),
         scanner: Mutex::new(ScannerGuard::new(ScannerConfig::default())),
         flood: Mutex::new(FloodGuard::new(FloodConfig::default())),
+        bans: Mutex::new(BanTable::new(BanConfig::default())),
         metrics,
     })
 }
@@ -555,7 +557,7 @@ impl Server {
         match verdict {
             Ok(_) => {
                 if let Ok(mut b) = self.guard.brute.lock() {
-                    b.record_success(ip);
+                    b.record_success(ip, Some(aor_user), Instant::now());
                 }
             }
             Err(DigestFailure::Stale) => {
@@ -564,11 +566,13 @@ impl Server {
             }
             Err(_) => {
                 self.metrics.auth_failures.fetch_add(1, Ordering::Relaxed);
-                let banned = self
-                    .guard
-                    .brute
-                    .lock()
-                    .map_or(None, |mut b| b.record_failure(ip, Instant::now()));
+                let banned = match (self.guard.brute.lock(), self.guard.bans.lock()) {
+                    (Ok(mut b), Ok(mut bans)) => {
+                        b.record_failure(ip, Some(aor_user), Instant::now(), &mut bans)
+                            .ban
+                    }
+                    _ => None,
+                };
                 if banned.is_some() {
                     // From now on this source gets silence (whitelist drops it).
                     tracing::warn!(source = %ip, user = aor_user, "brute force: source banned");
