@@ -72,7 +72,7 @@ pub(crate) fn run(cmd: AccessCommand) -> ExitCode {
     }
 }
 
-fn load_rules(path: &Path) -> Result<RuleSet, String> {
+pub(crate) fn load_rules(path: &Path) -> Result<RuleSet, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let name = path
         .file_name()

@@ -14,12 +14,17 @@ mod guard;
 mod mask;
 mod password;
 
+mod extension;
+mod files;
+mod serve;
+
 /// okcc: security for VoIP and call-center software.
 #[derive(Debug, Parser)]
 #[command(name = "okcc-server", version, about)]
 struct Cli {
+    /// Without a subcommand the server runs with built-in defaults.
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -36,6 +41,11 @@ enum Command {
     /// IP, network and region access control.
     #[command(subcommand)]
     Access(access::AccessCommand),
+    /// Run the SIP registrar (UDP/TCP) with okcc in the stack's hooks.
+    Serve(serve::config::ServeArgs),
+    /// SIP extensions (accounts) in the data directory.
+    #[command(subcommand)]
+    Extension(extension::ExtensionCommand),
     /// The SIP guard pipeline: explain a decision (dry run).
     #[command(subcommand)]
     Guard(guard::GuardCommand),
@@ -43,12 +53,17 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let Some(command) = cli.command else {
+        return serve::run(&serve::config::ServeArgs::default());
+    };
+    match command {
         Command::Password(args) => password::run(args),
         Command::Mask(args) => mask::run(&args),
         Command::ContentCheck(args) => content_check::run(&args),
         Command::Audit(cmd) => audit::run(cmd),
         Command::Access(cmd) => access::run(cmd),
+        Command::Serve(args) => serve::run(&args),
+        Command::Extension(cmd) => extension::run(cmd),
         Command::Guard(cmd) => guard::run(cmd),
     }
 }

@@ -122,7 +122,7 @@ fn unix(now: SystemTime) -> u64 {
 impl DigestServer {
     /// A server with `config`.
     pub fn new(config: DigestConfig) -> Self {
-        let dummy_secret = nonce::mint(&config.secret, "okcc-dummy", 0);
+        let dummy_secret = nonce::mint(&config.secret, "okcc-dummy", 0, 0);
         let dummy = [
             DigestAlgorithm::Md5,
             DigestAlgorithm::Sha256,
@@ -143,9 +143,15 @@ impl DigestServer {
         &self.config.realm
     }
 
-    /// A fresh nonce for `now`.
+    /// A fresh nonce for `now`, unique per call (random salt), so clients
+    /// challenged in the same second never share one.
     pub fn nonce(&self, now: SystemTime) -> String {
-        nonce::mint(&self.config.secret, &self.config.realm, unix(now))
+        nonce::mint(
+            &self.config.secret,
+            &self.config.realm,
+            unix(now),
+            rand::random::<u64>(),
+        )
     }
 
     /// One `WWW-Authenticate` / `Proxy-Authenticate` value per offered algorithm.

@@ -7,13 +7,18 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-/// Hex length of a nonce: 8 bytes of time + 16 bytes of MAC.
-pub(crate) const NONCE_HEX_LEN: usize = 48;
+/// Hex length of a nonce: 8 bytes of time + 8 random bytes + 16 bytes of MAC.
+///
+/// The random part makes every challenge's nonce unique: without it two
+/// clients challenged in the same second share a nonce, and the second
+/// one's `nc=00000001` is refused as a replay (and counted as a failure).
+pub(crate) const NONCE_HEX_LEN: usize = 64;
 
-fn mac(secret: &[u8], realm: &str, ts: u64) -> [u8; 16] {
+fn mac(secret: &[u8], realm: &str, ts: u64, salt: u64) -> [u8; 16] {
     let mut out = [0u8; 16];
     if let Ok(mut m) = Hmac::<Sha256>::new_from_slice(secret) {
         m.update(&ts.to_be_bytes());
+        m.update(&salt.to_be_bytes());
         m.update(realm.as_bytes());
         let full = m.finalize().into_bytes();
         for (o, b) in out.iter_mut().zip(full.iter()) {
@@ -23,10 +28,15 @@ fn mac(secret: &[u8], realm: &str, ts: u64) -> [u8; 16] {
     out
 }
 
-/// Mints the nonce for `ts` (Unix seconds).
-pub(crate) fn mint(secret: &[u8], realm: &str, ts: u64) -> String {
+/// Mints the nonce for `ts` (Unix seconds) with the random `salt`.
+pub(crate) fn mint(secret: &[u8], realm: &str, ts: u64, salt: u64) -> String {
     let mut s = String::with_capacity(NONCE_HEX_LEN);
-    for b in ts.to_be_bytes().iter().chain(mac(secret, realm, ts).iter()) {
+    for b in ts
+        .to_be_bytes()
+        .iter()
+        .chain(salt.to_be_bytes().iter())
+        .chain(mac(secret, realm, ts, salt).iter())
+    {
         s.push_str(&format!("{b:02x}"));
     }
     s
@@ -37,15 +47,17 @@ pub(crate) fn open(secret: &[u8], realm: &str, nonce: &str) -> Option<u64> {
     if nonce.len() != NONCE_HEX_LEN || !nonce.is_ascii() {
         return None;
     }
-    let mut raw = [0u8; 24];
+    let mut raw = [0u8; 32];
     for (i, out) in raw.iter_mut().enumerate() {
         *out = u8::from_str_radix(nonce.get(i * 2..i * 2 + 2)?, 16).ok()?;
     }
     let mut ts_bytes = [0u8; 8];
     ts_bytes.copy_from_slice(raw.get(..8)?);
     let ts = u64::from_be_bytes(ts_bytes);
-    let expected = mac(secret, realm, ts);
-    bool::from(expected.ct_eq(raw.get(8..)?)).then_some(ts)
+    let mut salt_bytes = [0u8; 8];
+    salt_bytes.copy_from_slice(raw.get(8..16)?);
+    let expected = mac(secret, realm, ts, u64::from_be_bytes(salt_bytes));
+    bool::from(expected.ct_eq(raw.get(16..)?)).then_some(ts)
 }
 
 #[derive(Clone, Copy, Debug)]

@@ -167,8 +167,19 @@ fn unknown_user_and_wrong_password_fail_identically() {
     let unknown = s.verify(&auth, "REGISTER", b"", None, t(1));
     assert_eq!(wrong_pw, Err(DigestFailure::Rejected));
     assert_eq!(unknown, wrong_pw);
-    // The challenge never depends on the user.
-    assert_eq!(s.challenges(t(1), false), s.challenges(t(1), false));
+    // The challenge never depends on the user: only the random nonce differs.
+    let strip = |v: Vec<String>| -> Vec<String> {
+        v.iter()
+            .map(|c| {
+                let i = c.find("nonce=\"").expect("nonce") + 7;
+                format!("{}{}", &c[..i], &c[i + 64..])
+            })
+            .collect()
+    };
+    assert_eq!(
+        strip(s.challenges(t(1), false)),
+        strip(s.challenges(t(1), false))
+    );
     let c = s.challenges(t(1), false);
     assert_eq!(c.len(), 2);
     assert!(c[0].contains("algorithm=SHA-256") && c[1].contains("algorithm=MD5"));
@@ -330,4 +341,24 @@ fn ha1_debug_is_redacted() {
     )
     .expect("upper-case hex is accepted");
     assert!(upper.ct_eq(&stored(Algorithm::Md5)));
+}
+
+#[test]
+fn two_clients_challenged_in_the_same_second_both_authenticate_with_nc_1() {
+    let s = server();
+    let ha1 = stored(Algorithm::Md5);
+    let (a, b) = (s.nonce(t(0)), s.nonce(t(0)));
+    assert_ne!(a, b, "every challenge gets its own nonce");
+    for nonce in [a, b] {
+        let h = client(
+            &s,
+            &nonce,
+            Algorithm::Md5,
+            "TAV#1532afhj@qF344",
+            "sip:example.com",
+            "00000001",
+        );
+        let auth = DigestAuthorization::parse(&h).expect("valid");
+        assert!(s.verify(&auth, "REGISTER", b"", Some(&ha1), t(1)).is_ok());
+    }
 }

@@ -1,0 +1,672 @@
+//! `okcc-server serve`: a SIP registrar on rsipstack with okcc in the
+//! stack's hook points (see [`hooks`]) and in its incoming-transaction loop
+//! (digest auth over the raw `Authorization` text, brute-force bans,
+//! registrar).
+//!
+//! Work-arounds for rsipstack 0.7 (see the README): its transport channels
+//! are unbounded, so floods are cut in the whitelist and inspector and the
+//! transaction loop bounds work in progress with a semaphore (503 beyond);
+//! its digest helper is wrong for `nc >= 0000000a` and needs plaintext
+//! passwords, so okcc-sip's verifier checks stored HA1 instead.
+
+pub(crate) mod config;
+pub(crate) mod hooks;
+pub(crate) mod registrar;
+
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use okcc_core::access::{AccessControl, AccessRequest, Channel};
+use okcc_core::geo::GeoLookup;
+use okcc_core::geo::maxmind::MaxMindGeo;
+use okcc_core::guard::{
+    BanConfig, BanTable, BruteForceConfig, BruteForceGuard, FloodConfig, FloodGuard, ScannerConfig,
+    ScannerGuard,
+};
+use okcc_core::ids::UserId;
+use okcc_sip::digest::{DigestAuthorization, DigestConfig, DigestFailure, DigestServer};
+use okcc_sip::view::{Contact, NameAddr};
+use okcc_sip::{Limits, SipMethod, SipRequestView};
+use rsipstack::EndpointBuilder;
+use rsipstack::sip::{Header, StatusCode};
+use rsipstack::transaction::Transaction;
+use rsipstack::transport::udp::UdpConnection;
+use rsipstack::transport::{TcpListenerConnection, TransportLayer};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::extension::ExtensionFile;
+use config::{Config, LogFormat, ServeArgs};
+use hooks::{Guard, Inspector, Metrics};
+use registrar::{
+    ContactSpec, FileRegistrationStore, RegisterOutcome, RegisterRequest, RegistrationStore,
+};
+
+/// The methods this server answers; others get 405 (known) or 501 (unknown).
+const ALLOW: &str = "REGISTER, OPTIONS";
+
+/// Everything a request handler needs.
+struct Server {
+    cfg: Config,
+    digest: DigestServer,
+    extensions: ExtensionFile,
+    bindings: Box<dyn RegistrationStore>,
+    guard: Arc<Guard>,
+    metrics: Arc<Metrics>,
+    limits: Limits,
+    register_lock: tokio::sync::Mutex<()>,
+    served_hosts: Vec<String>,
+    any_ip_literal: bool,
+}
+
+/// Runs `serve` (also what `okcc-server` with no arguments does).
+pub(crate) fn run(args: &ServeArgs) -> ExitCode {
+    let cfg = match Config::load_for_serve(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(cfg.log_format);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(serve(cfg)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "server stopped");
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => b.json().try_init(),
+        LogFormat::Text => b.try_init(),
+    };
+}
+
+/// The nonce key: 32 random bytes kept in the data directory so every
+/// restart (and every node sharing the directory) accepts its nonces.
+fn nonce_secret(cfg: &Config) -> Result<Vec<u8>, String> {
+    let path = cfg.data_dir.join("nonce.key");
+    match std::fs::read(&path) {
+        Ok(k) if k.len() >= 32 => return Ok(k),
+        Ok(_) => return Err(format!("{} is shorter than 32 bytes", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    }
+    let mut k = vec![0u8; 32];
+    rand::fill(&mut k[..]);
+    std::fs::create_dir_all(&cfg.data_dir)
+        .map_err(|e| format!("cannot create {}: {e}", cfg.data_dir.display()))?;
+    std::fs::write(&path, &k).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(k)
+}
+
+fn build_guard(cfg: &Config, metrics: Arc<Metrics>) -> Result<Guard, String> {
+    let geo: Option<Arc<dyn GeoLookup>> = match &cfg.geoip {
+        Some(p) => Some(Arc::new(
+            MaxMindGeo::open(p).map_err(|e| format!("{}: {e}", p.display()))?,
+        )),
+        None => None,
+    };
+    let access = AccessControl::new(geo);
+    if let Some(path) = &cfg.rules {
+        let rules = crate::access::load_rules(path)?;
+        access
+            .replace_rules(&rules)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(Guard {
+        access,
+        brute: Mutex::new(BruteForceGuard::new(BruteForceConfig::default())),
+        scanner: Mutex::new(ScannerGuard::new(ScannerConfig::default())),
+        flood: Mutex::new(FloodGuard::new(FloodConfig::default())),
+        bans: Mutex::new(BanTable::new(BanConfig::default())),
+        metrics,
+    })
+}
+
+async fn serve(cfg: Config) -> Result<(), String> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .map_err(|e| format!("cannot create {}: {e}", cfg.data_dir.display()))?;
+    let metrics = Arc::new(Metrics::default());
+    let guard = Arc::new(build_guard(&cfg, Arc::clone(&metrics))?);
+    let mut digest_cfg = DigestConfig::new(cfg.realm.clone(), nonce_secret(&cfg)?);
+    digest_cfg.offer = cfg
+        .digest_algorithms
+        .iter()
+        .filter_map(|a| okcc_sip::digest::Algorithm::from_token(a))
+        .collect();
+    let digest = DigestServer::new(digest_cfg);
+    let bindings = FileRegistrationStore::open(cfg.data_dir.join("bindings.json"))
+        .map_err(|e| e.to_string())?;
+
+    let token = CancellationToken::new();
+    let transport = TransportLayer::new(token.clone());
+    transport.set_stream_idle_timeout(Duration::from_secs(cfg.tcp_idle_timeout_secs));
+    let g = Arc::clone(&guard);
+    transport.set_whitelist(move |ip: IpAddr| {
+        let ok = g.pre_parse(ip, Instant::now());
+        async move { ok }
+    });
+    let mut served_hosts: Vec<String> =
+        cfg.domains.iter().map(|d| d.to_ascii_lowercase()).collect();
+    served_hosts.push(cfg.realm.to_ascii_lowercase());
+    let mut any_ip_literal = false;
+    if let Some(a) = cfg.sip_udp {
+        let c = UdpConnection::create_connection(a, None, Some(token.child_token()))
+            .await
+            .map_err(|e| format!("cannot bind SIP/UDP {a}: {e}"))?;
+        tracing::info!(addr = %a, "SIP/UDP listening");
+        transport.add_transport(c.into());
+    }
+    if let Some(a) = cfg.sip_tcp {
+        let c = TcpListenerConnection::new(a, None)
+            .await
+            .map_err(|e| format!("cannot bind SIP/TCP {a}: {e}"))?;
+        tracing::info!(addr = %a, "SIP/TCP listening");
+        transport.add_transport(c.into());
+    }
+    for a in [cfg.sip_udp, cfg.sip_tcp].into_iter().flatten() {
+        if a.ip().is_unspecified() {
+            any_ip_literal = true;
+        } else {
+            served_hosts.push(host_of(a));
+        }
+    }
+    let endpoint = EndpointBuilder::new()
+        .with_cancel_token(token.clone())
+        .with_transport_layer(transport)
+        .with_user_agent("okcc-server")
+        .with_transport_inspector(Box::new(Inspector {
+            guard: Arc::clone(&guard),
+            limits: Limits::default(),
+        }))
+        .build();
+    let mut incoming = endpoint
+        .incoming_transactions()
+        .map_err(|e| format!("cannot take the transaction channel: {e}"))?;
+
+    let max = cfg.max_concurrent_requests;
+    let server = Arc::new(Server {
+        digest,
+        extensions: ExtensionFile::new(&cfg.data_dir),
+        bindings: Box::new(bindings),
+        guard,
+        metrics,
+        limits: Limits::default(),
+        register_lock: tokio::sync::Mutex::new(()),
+        served_hosts,
+        any_ip_literal,
+        cfg,
+    });
+    if let Some(addr) = server.cfg.http {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("cannot bind HTTP {addr}: {e}"))?;
+        tracing::info!(%addr, "HTTP (metrics) listening");
+        tokio::spawn(http_loop(listener, Arc::clone(&server), token.clone()));
+    }
+    let ep = Arc::new(endpoint);
+    let ep2 = Arc::clone(&ep);
+    let stack = tokio::spawn(async move { ep2.serve().await });
+    let permits = Arc::new(Semaphore::new(max));
+    tracing::info!("okcc-server ready");
+    let stop = shutdown_signal();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            tx = incoming.recv() => {
+                let Some(mut tx) = tx else { break };
+                server.metrics.requests.fetch_add(1, Ordering::Relaxed);
+                match Arc::clone(&permits).try_acquire_owned() {
+                    Ok(p) => {
+                        let s = Arc::clone(&server);
+                        tokio::spawn(async move {
+                            s.handle(tx).await;
+                            drop(p);
+                        });
+                    }
+                    Err(_) => {
+                        server.metrics.overload_503.fetch_add(1, Ordering::Relaxed);
+                        let _ = tx.reply(StatusCode::ServiceUnavailable).await;
+                    }
+                }
+            }
+        }
+    }
+    tracing::info!("shutting down: finishing transactions in progress");
+    let all = u32::try_from(max).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(Duration::from_secs(5), permits.acquire_many(all)).await;
+    ep.shutdown();
+    token.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(2), stack).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = term => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+/// A minimal HTTP responder for `GET /metrics` (Prometheus) and `/healthz`.
+async fn http_loop(
+    listener: tokio::net::TcpListener,
+    server: Arc<Server>,
+    token: CancellationToken,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    loop {
+        let (mut sock, _) = tokio::select! {
+            () = token.cancelled() => return,
+            r = listener.accept() => match r { Ok(x) => x, Err(_) => continue },
+        };
+        let s = Arc::clone(&server);
+        tokio::spawn(async move {
+            let mut buf = [0u8; 2048];
+            let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(5), sock.read(&mut buf)).await
+            else {
+                return;
+            };
+            let head = &buf[..n];
+            let (status, body) = if head.starts_with(b"GET /metrics ") {
+                let bindings = s.bindings_count();
+                (
+                    "200 OK",
+                    s.metrics
+                        .render(bindings, s.guard.ban_count(Instant::now())),
+                )
+            } else if head.starts_with(b"GET /healthz ") {
+                ("200 OK", "ok\n".to_owned())
+            } else {
+                ("404 Not Found", "not found\n".to_owned())
+            };
+            let resp = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = sock.write_all(resp.as_bytes()).await;
+        });
+    }
+}
+
+fn host_of(a: SocketAddr) -> String {
+    match a.ip() {
+        IpAddr::V4(v) => v.to_string(),
+        IpAddr::V6(v) => format!("[{v}]"),
+    }
+}
+
+/// The source IP of a request: the `received` parameter the stack put on
+/// the top Via, else the Via host (the stack adds `received` whenever the
+/// packet's source differs from it).
+fn source_ip(view: &SipRequestView<'_>) -> Option<IpAddr> {
+    let raw = view.via.raw;
+    let lower = raw.to_ascii_lowercase();
+    if let Some(i) = lower.find(";received=") {
+        let rest = &raw[i + ";received=".len()..];
+        let end = rest.find([';', ',', ' ', '\t']).unwrap_or(rest.len());
+        let v = rest[..end].trim_matches(['[', ']']);
+        if let Ok(ip) = v.parse() {
+            return Some(ip);
+        }
+    }
+    view.via.host.trim_matches(['[', ']']).parse().ok()
+}
+
+/// Splits a header value at commas outside `<>` and quotes.
+fn split_list(value: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut depth, mut quoted, mut start) = (0u32, false, 0usize);
+    let bytes = value.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' if quoted => i += 1,
+            b'"' => quoted = !quoted,
+            b'<' if !quoted => depth += 1,
+            b'>' if !quoted => depth = depth.saturating_sub(1),
+            b',' if !quoted && depth == 0 => {
+                out.push(value[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out.push(value[start..].trim());
+    out.retain(|s| !s.is_empty());
+    out
+}
+
+/// The `expires` header parameter of a Contact's parameter text.
+fn expires_param(params: &str) -> Result<Option<u32>, ()> {
+    for p in params.split(';') {
+        let p = p.trim();
+        if let Some((k, v)) = p.split_once('=')
+            && k.trim().eq_ignore_ascii_case("expires")
+        {
+            let v = v.trim();
+            if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(());
+            }
+            return Ok(Some(
+                v.parse::<u64>()
+                    .map_or(u32::MAX, |n| u32::try_from(n).unwrap_or(u32::MAX)),
+            ));
+        }
+    }
+    Ok(None)
+}
+
+/// Reads the contacts of a REGISTER; `Err` is a 400 reason.
+fn register_request(
+    view: &SipRequestView<'_>,
+    source: String,
+) -> Result<RegisterRequest, &'static str> {
+    let mut contacts = Vec::new();
+    let mut star = false;
+    for (name, _, value) in view.headers() {
+        if name != okcc_sip::view::HeaderName::Contact {
+            continue;
+        }
+        for part in split_list(value) {
+            match Contact::parse(part).map_err(|_| "malformed Contact")? {
+                Contact::Star => star = true,
+                Contact::Address(NameAddr { uri, params, .. }) => {
+                    if contacts.len() >= 64 {
+                        return Err("too many Contact values");
+                    }
+                    contacts.push(ContactSpec {
+                        uri: uri.raw.to_owned(),
+                        expires: expires_param(params)
+                            .map_err(|()| "malformed expires parameter")?,
+                    });
+                }
+                _ => return Err("unsupported Contact"),
+            }
+        }
+    }
+    Ok(RegisterRequest {
+        call_id: view.call_id.to_owned(),
+        cseq: view.cseq.seq,
+        expires: view.expires,
+        star,
+        contacts,
+        source,
+    })
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn hdr(name: &str, value: String) -> Header {
+    Header::Other(name.to_owned(), value)
+}
+
+impl Server {
+    fn bindings_count(&self) -> usize {
+        self.bindings.count()
+    }
+
+    fn serves_host(&self, host: &str) -> bool {
+        let h = host.to_ascii_lowercase();
+        self.served_hosts.contains(&h)
+            || (self.any_ip_literal && h.trim_matches(['[', ']']).parse::<IpAddr>().is_ok())
+    }
+
+    async fn handle(&self, mut tx: Transaction) {
+        let wire = tx.original.to_string();
+        let view = match SipRequestView::parse(wire.as_bytes(), &self.limits) {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = tx.reply(StatusCode::from(e.status())).await;
+                return;
+            }
+        };
+        match view.method {
+            SipMethod::Register => self.register(&mut tx, &view).await,
+            SipMethod::Options => {
+                let status =
+                    if self.serves_host(view.request_uri.host) && view.request_uri.user.is_none() {
+                        StatusCode::OK
+                    } else {
+                        StatusCode::Forbidden
+                    };
+                let _ = tx
+                    .reply_with(status, vec![hdr("Allow", ALLOW.to_owned())], None)
+                    .await;
+            }
+            SipMethod::Other => {
+                let _ = tx
+                    .reply_with(
+                        StatusCode::NotImplemented,
+                        vec![hdr("Allow", ALLOW.to_owned())],
+                        None,
+                    )
+                    .await;
+            }
+            _ => {
+                let _ = tx
+                    .reply_with(
+                        StatusCode::MethodNotAllowed,
+                        vec![hdr("Allow", ALLOW.to_owned())],
+                        None,
+                    )
+                    .await;
+            }
+        }
+    }
+
+    async fn register(&self, tx: &mut Transaction, view: &SipRequestView<'_>) {
+        let Some(ip) = source_ip(view) else {
+            let _ = tx.reply(StatusCode::BadRequest).await;
+            return;
+        };
+        // Never a relay: only our own domains are registered.
+        if !self.serves_host(view.request_uri.host) {
+            let _ = tx.reply(StatusCode::Forbidden).await;
+            return;
+        }
+        let Some(aor_user) = view
+            .to_user()
+            .filter(|u| crate::extension::valid_user(u).is_ok())
+        else {
+            let _ = tx.reply(StatusCode::Forbidden).await;
+            return;
+        };
+        let account = UserId::new(aor_user).ok();
+        let ext = self.extensions.get(aor_user).ok().flatten();
+        let tenant = ext
+            .as_ref()
+            .and_then(|e| e.tenant.as_deref())
+            .and_then(|t| okcc_core::ids::TenantId::new(t).ok());
+        let mut req = AccessRequest::new(ip, Channel::SipRegister);
+        req.account = account.as_ref();
+        req.tenant = tenant.as_ref();
+        let access = self.guard.access.check(&req);
+        if !access.is_allowed() {
+            tracing::info!(source = %ip, rule = ?access.rule(), "REGISTER refused by access rule");
+            let _ = tx.reply(StatusCode::Forbidden).await;
+            return;
+        }
+        // Digest authentication against the stored HA1 (okcc-sip verifier).
+        let Some(raw) = view.authorization else {
+            self.challenge(tx, false).await;
+            return;
+        };
+        let verdict = match DigestAuthorization::parse(raw) {
+            Ok(auth) => {
+                let ha1 = ext
+                    .as_ref()
+                    .filter(|e| e.realm == self.cfg.realm)
+                    .and_then(|e| e.ha1(auth.algorithm.hash()));
+                self.digest
+                    .verify(
+                        &auth,
+                        view.method_raw,
+                        view.body,
+                        ha1.as_ref(),
+                        SystemTime::now(),
+                    )
+                    .and_then(|a| {
+                        if a.username == aor_user {
+                            Ok(a)
+                        } else {
+                            Err(DigestFailure::Rejected)
+                        }
+                    })
+            }
+            Err(_) => Err(DigestFailure::Rejected),
+        };
+        match verdict {
+            Ok(_) => {
+                if let Ok(mut b) = self.guard.brute.lock() {
+                    b.record_success(ip, Some(aor_user), Instant::now());
+                }
+            }
+            Err(DigestFailure::Stale) => {
+                self.challenge(tx, true).await;
+                return;
+            }
+            Err(_) => {
+                self.metrics.auth_failures.fetch_add(1, Ordering::Relaxed);
+                let banned = match (self.guard.brute.lock(), self.guard.bans.lock()) {
+                    (Ok(mut b), Ok(mut bans)) => {
+                        b.record_failure(ip, Some(aor_user), Instant::now(), &mut bans)
+                            .ban
+                    }
+                    _ => None,
+                };
+                if banned.is_some() {
+                    // From now on this source gets silence (whitelist drops it).
+                    tracing::warn!(source = %ip, user = aor_user, "brute force: source banned");
+                    return;
+                }
+                tracing::info!(source = %ip, user = aor_user, known = ext.is_some(), "REGISTER authentication failed");
+                let _ = tx.reply(StatusCode::Forbidden).await;
+                return;
+            }
+        }
+        let transport = view.via.transport.to_ascii_lowercase();
+        let source = format!(
+            "{transport}:{}",
+            host_of(SocketAddr::new(ip, view.via.port.unwrap_or(5060)))
+        );
+        let reg = match register_request(view, source) {
+            Ok(r) => r,
+            Err(reason) => {
+                tracing::info!(source = %ip, reason, "REGISTER malformed");
+                let _ = tx.reply(StatusCode::BadRequest).await;
+                return;
+            }
+        };
+        let outcome = {
+            let _l = self.register_lock.lock().await;
+            let now = unix_now();
+            let current = self.bindings.bindings(aor_user);
+            let (outcome, store) = registrar::apply(&current, &reg, now, &self.cfg.registrar);
+            if let Some(next) = store
+                && let Err(e) = self.bindings.replace(aor_user, next)
+            {
+                tracing::error!(error = %e, "cannot store bindings");
+                let _ = tx.reply(StatusCode::ServerInternalError).await;
+                return;
+            }
+            (outcome, now)
+        };
+        let (outcome, now) = outcome;
+        let _ = match outcome {
+            RegisterOutcome::Ok(bindings) => {
+                self.metrics.registrations.fetch_add(1, Ordering::Relaxed);
+                let headers = bindings
+                    .iter()
+                    .map(|b| {
+                        hdr(
+                            "Contact",
+                            format!(
+                                "<{}>;expires={}",
+                                b.contact,
+                                b.expires_at.saturating_sub(now)
+                            ),
+                        )
+                    })
+                    .collect();
+                tx.reply_with(StatusCode::OK, headers, None).await
+            }
+            RegisterOutcome::IntervalTooBrief(min) => {
+                tx.reply_with(
+                    StatusCode::IntervalTooBrief,
+                    vec![hdr("Min-Expires", min.to_string())],
+                    None,
+                )
+                .await
+            }
+            RegisterOutcome::BadRequest(_) => tx.reply(StatusCode::BadRequest).await,
+            RegisterOutcome::OutOfOrder => tx.reply(StatusCode::ServerInternalError).await,
+            RegisterOutcome::TooManyContacts => tx.reply(StatusCode::Forbidden).await,
+        };
+    }
+
+    async fn challenge(&self, tx: &mut Transaction, stale: bool) {
+        let headers = self
+            .digest
+            .challenges(SystemTime::now(), stale)
+            .into_iter()
+            .map(|c| hdr("WWW-Authenticate", c))
+            .collect();
+        let _ = tx.reply_with(StatusCode::Unauthorized, headers, None).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn req_9_contact_lists_split_outside_brackets_and_quotes() {
+        assert_eq!(
+            split_list("\"a, b\" <sip:a@h;x=1,2>;expires=5, <sip:b@h>"),
+            vec!["\"a, b\" <sip:a@h;x=1,2>;expires=5", "<sip:b@h>"]
+        );
+        assert_eq!(expires_param(";expires=60;q=1"), Ok(Some(60)));
+        assert_eq!(expires_param(";q=1"), Ok(None));
+        assert_eq!(expires_param(";expires=-1"), Err(()));
+        assert_eq!(expires_param(";expires=99999999999"), Ok(Some(u32::MAX)));
+    }
+}
