@@ -11,8 +11,8 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod digest;
-pub mod pipeline;
 pub mod masking;
+pub mod pipeline;
 pub mod view;
 
 #[doc(hidden)]
