@@ -28,6 +28,7 @@ pub mod rbac;
 pub mod recycle;
 pub mod review;
 pub mod store;
+pub mod toll;
 #[cfg(test)]
 mod test_util;
 
