@@ -28,9 +28,9 @@ pub mod rbac;
 pub mod recycle;
 pub mod review;
 pub mod store;
-pub mod toll;
 #[cfg(test)]
 mod test_util;
+pub mod toll;
 
 pub use decision::{Decision, Denial, DenyReason, RuleId};
 pub use ids::{Owner, TenantId, UserId};

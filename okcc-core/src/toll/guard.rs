@@ -378,10 +378,7 @@ impl Counters {
             }
             self.last_slot = slot;
         }
-        if let Some(c) = self
-            .minute
-            .get_mut((self.last_slot % RING as u64) as usize)
-        {
+        if let Some(c) = self.minute.get_mut((self.last_slot % RING as u64) as usize) {
             *c = c.saturating_add(1);
         }
     }
@@ -654,15 +651,17 @@ impl TollGuard {
 
     /// The answer [`TollGuard::check_call`] would give now, with no side
     /// effect: no counter, walking state, lock or metric moves.
-    pub fn explain(&self, attempt: &CallAttempt<'_>, now: Instant, local: LocalTime) -> TollVerdict {
+    pub fn explain(
+        &self,
+        attempt: &CallAttempt<'_>,
+        now: Instant,
+        local: LocalTime,
+    ) -> TollVerdict {
         let mut plan = self.evaluate(attempt, self.peek_ms(now), local);
         if matches!(plan.kind, PlanKind::Allowed { .. }) && !self.has_room(attempt) {
             return TollVerdict::deny(TollRule::Capacity, Vec::new());
         }
-        if let PlanKind::Denied {
-            lock: Some(_), ..
-        } = plan.kind
-        {
+        if let PlanKind::Denied { lock: Some(_), .. } = plan.kind {
             plan.verdict.locked = true;
         }
         plan.verdict
@@ -768,7 +767,12 @@ impl TollGuard {
         for ((limits, c, [cpm, cpd, conc, spend]), warned) in
             scopes.into_iter().zip(spend_warned.iter_mut())
         {
-            judge(&mut found, cpm, c.per_minute(now_ms) + 1, limits.calls_per_minute);
+            judge(
+                &mut found,
+                cpm,
+                c.per_minute(now_ms) + 1,
+                limits.calls_per_minute,
+            );
             judge(&mut found, cpd, c.calls_on(day) + 1, limits.calls_per_day);
             judge(&mut found, conc, c.live + 1, limits.concurrent_calls);
             // Spend: deny once the spend so far has reached the cap; warn
@@ -863,8 +867,19 @@ impl TollGuard {
                 range_len: u8::try_from(range_len).unwrap_or(u8::MAX),
                 at_ms: now_ms,
             });
-            let cap = usize::try_from(t.critical).unwrap_or(usize::MAX).saturating_add(1);
-            while w.burst.len() > cap {
+            let cap = usize::try_from(t.critical)
+                .unwrap_or(usize::MAX)
+                .saturating_add(1);
+            // At most critical + 1 entries per range (enough to see the
+            // burst) and four times that in all, oldest dropped first.
+            let range = c.get(..range_len).unwrap_or(c);
+            let in_range = |r: &Recent| r.dest.get(..usize::from(r.range_len)) == Some(range);
+            while w.burst.iter().filter(|r| in_range(r)).count() > cap {
+                if let Some(i) = w.burst.iter().position(in_range) {
+                    w.burst.remove(i);
+                }
+            }
+            while w.burst.len() > cap.saturating_mul(4) {
                 w.burst.pop_front();
             }
         }
@@ -929,7 +944,11 @@ impl TollGuard {
                 dest,
                 rate,
                 spend_warned,
-            } => (walk.take(), None, Some((dest.clone(), *rate, *spend_warned))),
+            } => (
+                walk.take(),
+                None,
+                Some((dest.clone(), *rate, *spend_warned)),
+            ),
         };
         let key = account_key(a.tenant, a.account);
         if !self.accounts.contains_key(key.as_str()) {

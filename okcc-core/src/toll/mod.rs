@@ -62,7 +62,7 @@
 //!
 //! Three maps with caps from [`TollConfig`]: accounts (`max_accounts`,
 //! about 200 bytes each plus up to `burst.critical + 1` recent
-//! destinations of about 50 bytes), tenants (`max_tenants`, about 120
+//! destinations per range and four times that in all, about 50 bytes each), tenants (`max_tenants`, about 120
 //! bytes) and live calls (`max_live_calls`, about 150 bytes). `sweep` drops
 //! entries with no live call and no lock that were idle for
 //! `idle_eviction`. When the account or tenant map is full, an eighth of
@@ -105,5 +105,8 @@ pub use number::{Destination, DestinationError};
 pub use policy::{
     AccountOverride, CostEntry, CostTable, DestinationRules, Limits, LocalTime, MAX_BURST,
     MAX_COUNT, MAX_PREFIXES, PolicyErrors, PolicyIssue, Threshold, TimeWindow, TollPolicy,
-    ValidPolicy, Weekday, WalkingRules,
+    ValidPolicy, WalkingRules, Weekday,
 };
+
+#[cfg(test)]
+mod tests;

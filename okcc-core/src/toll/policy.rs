@@ -832,7 +832,10 @@ mod tests {
         assert!(v.destinations.open_at(LocalTime::new(2, 60)));
         assert!(!v.destinations.open_at(LocalTime::new(2, 3 * 60)));
         assert!(!v.destinations.open_at(LocalTime::new(1, 60)));
-        assert_eq!(LocalTime::from_unix(86_400 + 3600, 3600).minute_of_day(), 120);
+        assert_eq!(
+            LocalTime::from_unix(86_400 + 3600, 3600).minute_of_day(),
+            120
+        );
         assert_eq!(LocalTime::from_unix(-60, 0).day(), -1);
     }
 }
