@@ -109,4 +109,5 @@ pub use policy::{
 };
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests may read the clock
 mod tests;

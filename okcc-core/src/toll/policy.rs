@@ -120,7 +120,7 @@ pub struct TimeWindow {
 }
 
 /// Destination rules.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DestinationRules {
     /// International calls (`+` / `00`) allowed at all (default `false`).
@@ -138,19 +138,6 @@ pub struct DestinationRules {
     pub premium_prefixes: Vec<String>,
     /// When calls may be made; empty means at any time.
     pub time_windows: Vec<TimeWindow>,
-}
-
-impl Default for DestinationRules {
-    fn default() -> Self {
-        Self {
-            allow_international: false,
-            restrict_to_allowed: false,
-            allowed_prefixes: Vec::new(),
-            denied_prefixes: Vec::new(),
-            premium_prefixes: Vec::new(),
-            time_windows: Vec::new(),
-        }
-    }
 }
 
 /// Number-walking detection (always per account).

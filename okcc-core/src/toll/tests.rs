@@ -400,7 +400,7 @@ fn req_9_1_sweep_reaps_stale_calls_and_evicts_idle_entries() {
             .is_none()
     );
     let r = e.g.sweep(e.at(4 * 3600 + 2), noon(), &mut cuts);
-    assert_eq!((r.reaped, r.cut.clone()), (1, vec![talk.clone()]));
+    assert_eq!((r.reaped, r.cut), (1, vec![talk.clone()]));
     assert_eq!(e.g.live_calls(), 0);
     assert_eq!(e.g.concurrent_total(), (0, 0));
     let r = e.g.sweep(e.at(30 * 3600 + 2), noon(), &mut cuts);
