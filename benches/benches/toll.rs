@@ -18,7 +18,7 @@ fn policy() -> TollPolicy {
     let mut p = TollPolicy::default();
     p.destinations.allow_international = true;
     p.destinations.premium_prefixes = (0..50).map(|i| format!("0900{i:02}")).collect();
-    p.destinations.denied_prefixes = (0..50).map(|i| format!("+88{i:02}")).collect();
+    p.destinations.denied_prefixes = (0..50).map(|i| format!("+999{i:02}")).collect();
     p.account_limits.calls_per_minute = Some(Threshold::new(Some(1_000), 100_000));
     p.account_limits.calls_per_day = Some(Threshold::new(Some(100_000), 1_000_000));
     p.account_limits.spend_per_day = Some(Threshold::new(Some(1 << 40), 1 << 41));
