@@ -10,6 +10,9 @@
 //! | [`RoleChange`] create / update / delete / ceiling | `rbac.role-change` | success |
 //! | [`Transition`] submit / approve / reject | `review.submit` / `review.approve` / `review.reject` |  success |
 //! | [`Transition`] create / edit / revoke | `review.create` / `review.edit` / `review.revoke` (custom) | success |
+//! | [`TollVerdict`] denial | `sip.call-denied` | denied, rule `toll:<rule>` |
+//! | [`TollAlert`] (warn or critical) | `alert.raise` | success |
+//! | toll account unlock | `toll.unlock` (custom) | success |
 //!
 //! Review events carry the actor, reason and content hash; they belong to
 //! the item's owner tenant, so a tenant sees the review of its own content.
@@ -17,7 +20,8 @@
 use okcc_core::ids::Owner;
 use okcc_core::rbac::{Denied, RoleAction, RoleChange};
 use okcc_core::review::{ReviewAction, Transition};
-use okcc_core::{DenyReason, RuleId};
+use okcc_core::toll::{TollAlert, TollVerdict};
+use okcc_core::{DenyReason, RuleId, TenantId, UserId};
 
 use crate::{Action, Actor, AuditEvent, DetailValue, EventError, Outcome, Target};
 
@@ -93,6 +97,86 @@ pub fn review_event(t: &Transition) -> Result<AuditEvent, EventError> {
         e = e.with_detail("reason", DetailValue::text(reason)?)?;
     }
     Ok(e)
+}
+
+/// The SIP account as actor: its own id when the account name is a valid
+/// id, else the `toll-guard` component (the name goes in the details).
+fn toll_actor(tenant: &TenantId, account: &str) -> Result<Actor, EventError> {
+    match UserId::new(account) {
+        Ok(user) => Ok(Actor::sip_account(user, Some(tenant.clone()))),
+        Err(_) => Ok(Actor::system(crate::Label::new("toll-guard")?)),
+    }
+}
+
+/// The events for one toll-guard verdict on `account`'s call `call_id`:
+/// a `sip.call-denied` event when it denied, then one `alert.raise` event
+/// per alert (requirement 10.5). An allowed call with no alert gives none.
+pub fn toll_verdict_events(
+    tenant: &TenantId,
+    account: &str,
+    call_id: &str,
+    v: &TollVerdict,
+) -> Result<Vec<AuditEvent>, EventError> {
+    let mut out = Vec::with_capacity(1 + v.alerts.len());
+    if let Some(d) = v.decision.denial() {
+        let mut e = AuditEvent::new(
+            toll_actor(tenant, account)?,
+            Action::CallDenied,
+            Outcome::denied(d.rule.clone(), d.reason),
+        )
+        .with_tenant(Some(tenant.clone()))
+        .with_detail("account", DetailValue::text(account)?)?
+        .with_detail("call_id", DetailValue::text(call_id)?)?
+        .with_detail("locked", v.locked.into())?;
+        if let Some(rule) = v.rule {
+            e = e.with_detail("toll_rule", DetailValue::text(rule.code())?)?;
+        }
+        out.push(e);
+    }
+    for a in &v.alerts {
+        out.push(toll_alert_event(a)?);
+    }
+    Ok(out)
+}
+
+/// The `alert.raise` event for one toll alert (from a verdict or a sweep).
+pub fn toll_alert_event(a: &TollAlert) -> Result<AuditEvent, EventError> {
+    let level = match a.level {
+        okcc_core::toll::AlertLevel::Warn => "warn",
+        okcc_core::toll::AlertLevel::Critical => "critical",
+    };
+    let clamp = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    let mut e = AuditEvent::new(
+        toll_actor(&a.tenant, &a.account)?,
+        Action::Alert,
+        Outcome::Success,
+    )
+    .with_tenant(Some(a.tenant.clone()))
+    .with_detail("source", DetailValue::text("toll")?)?
+    .with_detail("level", DetailValue::text(level)?)?
+    .with_detail("toll_rule", DetailValue::text(a.rule.code())?)?
+    .with_detail("account", DetailValue::text(&a.account)?)?
+    .with_detail("value", clamp(a.value).into())?
+    .with_detail("limit", clamp(a.limit).into())?;
+    if let Some(id) = &a.call_id {
+        e = e.with_detail("call_id", DetailValue::text(id)?)?;
+    }
+    Ok(e)
+}
+
+/// The `toll.unlock` event: `admin` unlocked `account`'s outbound calling.
+pub fn toll_unlock_event(
+    admin: &UserId,
+    tenant: &TenantId,
+    account: &str,
+) -> Result<AuditEvent, EventError> {
+    AuditEvent::new(
+        Actor::user(admin.clone(), None),
+        Action::custom("toll.unlock")?,
+        Outcome::Success,
+    )
+    .with_tenant(Some(tenant.clone()))
+    .with_detail("account", DetailValue::text(account)?)
 }
 
 #[cfg(test)]
@@ -217,5 +301,44 @@ mod tests {
                 "review.revoke"
             ]
         );
+    }
+
+    #[test]
+    fn req_9_1_toll_denials_and_alerts_become_audit_events() {
+        use okcc_core::toll::{CallAttempt, Threshold, TollConfig, TollGuard, TollPolicy};
+        use std::time::Instant;
+        let mut p = TollPolicy::default();
+        p.account_limits.calls_per_minute = Some(Threshold::new(Some(0), 1));
+        let mut g = TollGuard::new(TollConfig::default(), p.validate().unwrap());
+        let t = TenantId::new("acme").unwrap();
+        let local = okcc_core::toll::LocalTime::new(4, 600);
+        let now = Instant::now();
+        let v = g.check_call(&CallAttempt::new(&t, "1001", "c1", "0201"), now, local);
+        let ev = toll_verdict_events(&t, "1001", "c1", &v).unwrap();
+        assert_eq!(ev.len(), 1);
+        assert_eq!(ev[0].action, Action::Alert);
+        let v = g.check_call(&CallAttempt::new(&t, "1001", "c2", "0202"), now, local);
+        let ev = toll_verdict_events(&t, "1001", "c2", &v).unwrap();
+        assert_eq!(ev.len(), 2);
+        assert_eq!(ev[0].action, Action::CallDenied);
+        assert_eq!(
+            ev[0].outcome.rule().unwrap().as_str(),
+            "toll:account-calls-per-minute"
+        );
+        assert_eq!(ev[0].tenant, Some(t.clone()));
+        assert_eq!(ev[0].detail.get("locked"), Some(&true.into()));
+        assert_eq!(ev[1].action, Action::Alert);
+        assert_eq!(
+            ev[1].detail.get("level"),
+            Some(&DetailValue::text("critical").unwrap())
+        );
+        let odd = toll_verdict_events(&t, "+1 555", "c3", &v).unwrap();
+        assert_eq!(
+            odd[0].detail.get("account"),
+            Some(&DetailValue::text("+1 555").unwrap())
+        );
+        let admin = UserId::new("root").unwrap();
+        let u = toll_unlock_event(&admin, &t, "1001").unwrap();
+        assert_eq!(u.action.code(), "toll.unlock");
     }
 }

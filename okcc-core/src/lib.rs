@@ -30,6 +30,7 @@ pub mod review;
 pub mod store;
 #[cfg(test)]
 mod test_util;
+pub mod toll;
 
 pub use decision::{Decision, Denial, DenyReason, RuleId};
 pub use ids::{Owner, TenantId, UserId};
