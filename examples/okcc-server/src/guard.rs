@@ -15,12 +15,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::{Args, Subcommand};
+use okcc_core::TenantId;
 use okcc_core::access::{AccessControl, RuleSet};
 use okcc_core::credential::MemoryCredentialStore;
 use okcc_core::geo::GeoLookup;
 use okcc_core::geo::maxmind::MaxMindGeo;
+use okcc_core::toll::{TollConfig, TollGuard, TollPolicy};
 use okcc_sip::digest::{DigestConfig, DigestServer};
-use okcc_sip::pipeline::{ExplainQuery, Guard, GuardConfig};
+use okcc_sip::pipeline::{ExplainQuery, Guard, GuardConfig, TollStage};
 use okcc_sip::view::SipMethod;
 
 /// SIP guard commands.
@@ -57,6 +59,13 @@ pub(crate) struct ExplainArgs {
     /// A MaxMind Country or City database (.mmdb).
     #[arg(long)]
     geoip: Option<PathBuf>,
+    /// The toll-fraud policy (JSON, or TOML when the name ends in `.toml`);
+    /// without it the built-in defaults apply (international off).
+    #[arg(long)]
+    toll_policy: Option<PathBuf>,
+    /// The caller's tenant, for the toll-fraud stage.
+    #[arg(long, default_value = "default")]
+    tenant: String,
 }
 
 /// Runs a guard subcommand.
@@ -83,6 +92,15 @@ fn load_rules(path: &Path) -> Result<RuleSet, String> {
         RuleSet::from_json(&name, text).map_err(|e| e.to_string())
     } else {
         RuleSet::parse_bytes(&name, &bytes).map_err(|e| e.to_string())
+    }
+}
+
+fn load_toll_policy(path: &Path) -> Result<TollPolicy, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))?;
+    if path.extension().is_some_and(|e| e == "toml") {
+        toml::from_str(&text).map_err(|e| e.to_string())
+    } else {
+        serde_json::from_str(&text).map_err(|e| e.to_string())
     }
 }
 
@@ -119,6 +137,15 @@ fn explain(args: &ExplainArgs) -> Result<ExitCode, String> {
         Arc::new(digest),
         Arc::new(MemoryCredentialStore::new()),
     );
+    let policy = match &args.toll_policy {
+        Some(path) => load_toll_policy(path).map_err(|e| format!("{}: {e}", path.display()))?,
+        None => TollPolicy::default(),
+    }
+    .validate()
+    .map_err(|e| format!("toll policy: {e}"))?;
+    let tenant = TenantId::new(&args.tenant).map_err(|e| format!("--tenant: {e}"))?;
+    let toll = TollStage::new(TollGuard::new(TollConfig::default(), policy), tenant, 0);
+    let guard = guard.with_call_check(Arc::new(toll));
     let mut query = ExplainQuery::new(source, method);
     if let Some(u) = &args.user {
         query = query.user(u.as_str());

@@ -141,3 +141,44 @@ fn req_9_guard_explain_refuses_bad_input_clearly() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("REGISTER or INVITE"));
 }
+
+#[test]
+fn req_9_1_guard_explain_runs_the_toll_fraud_stage() {
+    let base = [
+        "--source",
+        "198.51.100.20",
+        "--method",
+        "INVITE",
+        "--user",
+        "1001",
+        "--authenticated",
+    ];
+    // Defaults: international calling is off.
+    let mut args = base.to_vec();
+    args.extend(["--to", "+4930123456"]);
+    let (code, j) = explain(&args, None);
+    assert_eq!(code, 1, "{j}");
+    assert_eq!(j["decision"]["reason"], "toll-fraud");
+    assert_eq!(j["decided_by"], "toll-fraud");
+
+    // A local extension is fine.
+    let mut args = base.to_vec();
+    args.extend(["--to", "1002"]);
+    let (code, j) = explain(&args, None);
+    assert_eq!(code, 0, "{j}");
+    assert_eq!(j["decision"]["decision"], "allow");
+
+    // A bad policy file is refused with the reason.
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("toll.json");
+    std::fs::write(&policy, "{\"no_such_field\": 1}").unwrap();
+    let out = bin()
+        .args(["guard", "explain"])
+        .args(base)
+        .args(["--to", "1002", "--toll-policy"])
+        .arg(&policy)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("toll.json"));
+}

@@ -85,6 +85,7 @@ pub mod audit;
 mod metrics;
 mod reply;
 mod stage;
+mod toll;
 
 pub use audit::{GuardAudit, MemoryGuardAudit};
 pub use metrics::{GuardMetrics, MetricsSnapshot};
@@ -92,6 +93,7 @@ pub use reply::{
     Reply, Response, Transport, is_silent_on_udp, reply_for, reply_for_malformed, respond,
 };
 pub use stage::{CallAttempt, CallCheck, ExplainQuery, Explanation, Stage, StageVerdict};
+pub use toll::{MAX_PENDING_ALERTS, TenantOf, TollStage};
 
 use std::borrow::Cow;
 use std::fmt;
@@ -738,7 +740,8 @@ impl Guard {
                 };
                 match (&d, view.method, &self.call_check) {
                     (Decision::Allow, SipMethod::Invite, Some(check)) => {
-                        let call = CallAttempt::new(source, facts.account.as_deref(), facts.callee);
+                        let call = CallAttempt::new(source, facts.account.as_deref(), facts.callee)
+                            .with_call_id(view.call_id);
                         let d = check.check(&call, now.instant);
                         if let Some(denial) = d.denial() {
                             self.audit_with(|| {

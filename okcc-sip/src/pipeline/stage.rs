@@ -185,6 +185,8 @@ pub struct CallAttempt<'a> {
     pub caller: Option<&'a str>,
     /// The dialled number (Request-URI user).
     pub callee: Option<&'a str>,
+    /// The request's Call-ID (absent in a dry run).
+    pub call_id: Option<&'a str>,
 }
 
 impl<'a> CallAttempt<'a> {
@@ -194,7 +196,15 @@ impl<'a> CallAttempt<'a> {
             source,
             caller,
             callee,
+            call_id: None,
         }
+    }
+
+    /// The same attempt, carrying the request's Call-ID.
+    #[must_use]
+    pub fn with_call_id(mut self, call_id: &'a str) -> Self {
+        self.call_id = Some(call_id);
+        self
     }
 }
 
