@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod access;
 mod audit;
+mod backup;
 mod content_check;
 mod mask;
 mod password;
@@ -35,6 +36,10 @@ enum Command {
     /// IP, network and region access control.
     #[command(subcommand)]
     Access(access::AccessCommand),
+    /// Online backup of the SQLite database to a file (PostgreSQL: use pg_dump).
+    Backup(backup::BackupArgs),
+    /// Replace the SQLite database with a backup (server stopped).
+    Restore(backup::RestoreArgs),
 }
 
 fn main() -> ExitCode {
@@ -45,5 +50,7 @@ fn main() -> ExitCode {
         Command::ContentCheck(args) => content_check::run(&args),
         Command::Audit(cmd) => audit::run(cmd),
         Command::Access(cmd) => access::run(cmd),
+        Command::Backup(args) => backup::run_backup(&args),
+        Command::Restore(args) => backup::run_restore(&args),
     }
 }
