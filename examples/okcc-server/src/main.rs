@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod access;
 mod audit;
+mod backup;
 mod content_check;
 mod guard;
 mod mask;
@@ -49,6 +50,10 @@ enum Command {
     /// The SIP guard pipeline: explain a decision (dry run).
     #[command(subcommand)]
     Guard(guard::GuardCommand),
+    /// Online backup of the SQLite database to a file (PostgreSQL: use pg_dump).
+    Backup(backup::BackupArgs),
+    /// Replace the SQLite database with a backup (server stopped).
+    Restore(backup::RestoreArgs),
 }
 
 fn main() -> ExitCode {
@@ -65,5 +70,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(&args),
         Command::Extension(cmd) => extension::run(cmd),
         Command::Guard(cmd) => guard::run(cmd),
+        Command::Backup(args) => backup::run_backup(&args),
+        Command::Restore(args) => backup::run_restore(&args),
     }
 }

@@ -31,6 +31,13 @@ pub struct Binned<T> {
     pub deletion: Deletion,
 }
 
+impl<T> Binned<T> {
+    /// A binned record as a store reads it back.
+    pub fn new(record: T, deletion: Deletion) -> Self {
+        Self { record, deletion }
+    }
+}
+
 /// Live and binned records of one scope (e.g. one tenant), with the
 /// recycle-bin rules of the [module](super) enforced.
 #[derive(Clone, Debug)]

@@ -3,10 +3,18 @@
 //! One async trait with domain verbs; the semantics (what restore means,
 //! which keys must be unique) come from [`okcc_core::recycle`], and every
 //! backend must pass the conformance suite in `okcc_crm::testkit`
-//! (feature `testkit`). [`memory`] is always compiled; SQLite and
-//! PostgreSQL backends come with the storage issue.
+//! (feature `testkit`). [`memory`] is always compiled; `sqlite` and `postgres` (features of
+//! the same names) keep customers in SQL with the same contract.
 
 pub mod memory;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub mod sqlite;
 
 use std::fmt::Debug;
 use std::time::SystemTime;

@@ -7,6 +7,10 @@
 
 use std::error::Error as StdError;
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
+pub mod sql;
+
 /// A failure of a store backend, portable across memory, SQLite and
 /// PostgreSQL.
 #[derive(Debug, thiserror::Error)]

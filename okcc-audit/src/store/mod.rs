@@ -5,10 +5,20 @@
 //! transaction, and verification, export and retention are provided
 //! methods built on [`AuditStore::read_chain`]. The memory backend is
 //! [`MemoryAuditStore`](crate::MemoryAuditStore); SQLite and PostgreSQL
-//! backends come with the storage issue and run the same conformance
+//! backends are [`sqlite`] and [`postgres`] (features of the same
+//! names); all run the same conformance
 //! suite (`okcc_audit::testkit`, feature `testkit`).
 
 use std::fmt::Debug;
+
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub mod sqlite;
 
 use async_trait::async_trait;
 use okcc_core::store::{Page, PageOf, StoreError};

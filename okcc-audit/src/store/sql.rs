@@ -1,0 +1,404 @@
+//! What the SQLite and PostgreSQL audit backends share: row conversion,
+//! error mapping and, as a macro, the [`AuditStore`](super::AuditStore)
+//! implementation itself (the SQL text is the same on both: `$n`
+//! placeholders, `ON CONFLICT DO NOTHING`; only the pool type and how the
+//! write transaction takes its lock differ).
+
+use okcc_core::store::StoreError;
+use time::OffsetDateTime;
+
+use crate::chain::{ChainAnchor, ChainHash, StoredEvent};
+use crate::checkpoint::Checkpoint;
+use crate::encoding;
+
+/// Rows fetched per round trip while filtering a query in Rust.
+pub(crate) const QUERY_CHUNK: i64 = 512;
+
+pub(crate) use okcc_core::store::sql::db_err;
+
+/// A stored value that does not decode.
+#[derive(Debug, thiserror::Error)]
+#[error("corrupt audit row: {0}")]
+pub(crate) struct CorruptRow(pub(crate) &'static str);
+
+fn corrupt(what: &'static str) -> StoreError {
+    StoreError::Backend(Box::new(CorruptRow(what)))
+}
+
+/// `u64` to an SQL `BIGINT`.
+pub(crate) fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// An SQL `BIGINT` to `u64` (negative values are corrupt).
+pub(crate) fn to_u64(n: i64) -> Result<u64, StoreError> {
+    u64::try_from(n).map_err(|_| corrupt("negative sequence number"))
+}
+
+/// Unix nanoseconds, clamped to `i64` (monotone, so SQL range filters
+/// never drop a match; the exact filter runs in Rust afterwards).
+pub(crate) fn time_key(t: OffsetDateTime) -> i64 {
+    let ns = t.unix_timestamp_nanos();
+    i64::try_from(ns).unwrap_or(if ns < 0 { i64::MIN } else { i64::MAX })
+}
+
+/// A 32-byte hash column.
+pub(crate) fn hash_of(bytes: &[u8]) -> Result<ChainHash, StoreError> {
+    <[u8; 32]>::try_from(bytes)
+        .map(ChainHash)
+        .map_err(|_| corrupt("hash is not 32 bytes"))
+}
+
+/// A stored event from its columns.
+pub(crate) fn event_of(
+    seq: i64,
+    prev: &[u8],
+    hash: &[u8],
+    body: &[u8],
+) -> Result<StoredEvent, StoreError> {
+    let event = encoding::decode(body).map_err(|e| StoreError::Backend(Box::new(e)))?;
+    Ok(StoredEvent::from_parts(
+        to_u64(seq)?,
+        hash_of(prev)?,
+        hash_of(hash)?,
+        event,
+    ))
+}
+
+/// An anchor from its columns.
+pub(crate) fn anchor_of(seq: i64, hash: &[u8]) -> Result<ChainAnchor, StoreError> {
+    Ok(ChainAnchor::new(to_u64(seq)?, hash_of(hash)?))
+}
+
+/// A checkpoint from its columns.
+pub(crate) fn checkpoint_of(seq: i64, hash: &[u8], mac: &[u8]) -> Result<Checkpoint, StoreError> {
+    Ok(Checkpoint::from_parts(
+        to_u64(seq)?,
+        hash_of(hash)?,
+        hash_of(mac)?,
+    ))
+}
+
+/// Implements [`AuditStore`](crate::AuditStore) for `$store` (a struct
+/// with fields `pool: $pool`, `writer: tokio::sync::Mutex<()>` and
+/// `checkpoints: Option<CheckpointPolicy>`). `$begin` opens the write
+/// transaction and `$lock` is run first inside it to make it the only
+/// writer across processes.
+macro_rules! impl_sql_audit_store {
+    ($store:ty, $begin:literal, $lock:literal) => {
+        #[async_trait::async_trait]
+        impl $crate::store::AuditStore for $store {
+            async fn append(
+                &self,
+                events: Vec<$crate::AuditEvent>,
+            ) -> Result<$crate::AppendReceipt, okcc_core::store::StoreError> {
+                use sqlx::Row as _;
+                use $crate::store::sql::{anchor_of, db_err, time_key, to_i64};
+                let _one_writer = self.writer.lock().await;
+                let mut tx = self.pool.begin_with($begin).await.map_err(db_err)?;
+                sqlx::query($lock)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                let head = match sqlx::query(
+                    "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1",
+                )
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?
+                {
+                    Some(row) => anchor_of(
+                        row.try_get(0).map_err(db_err)?,
+                        row.try_get::<&[u8], _>(1).map_err(db_err)?,
+                    )?,
+                    None => {
+                        let row = sqlx::query("SELECT seq, hash FROM audit_anchor WHERE id = 1")
+                            .fetch_one(&mut *tx)
+                            .await
+                            .map_err(db_err)?;
+                        anchor_of(
+                            row.try_get(0).map_err(db_err)?,
+                            row.try_get::<&[u8], _>(1).map_err(db_err)?,
+                        )?
+                    }
+                };
+                let mut tail = $crate::ChainTail::new(head);
+                let mut appended = 0;
+                let mut skipped = 0;
+                let mut body = Vec::with_capacity(320);
+                for event in events {
+                    let before = tail.head();
+                    body.clear();
+                    $crate::encoding::encode_into(&event, &mut body);
+                    let id = event.id.as_uuid().as_bytes().to_vec();
+                    let time = time_key(event.time);
+                    let tenant = event.tenant.as_ref().map(|t| t.as_str().to_owned());
+                    let stored = tail.link(event);
+                    let done = sqlx::query(
+                        "INSERT INTO audit_events (seq, id, time_ns, tenant, prev_hash, hash, body) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
+                    )
+                    .bind(to_i64(stored.seq))
+                    .bind(id)
+                    .bind(time)
+                    .bind(tenant)
+                    .bind(&stored.prev_hash.0[..])
+                    .bind(&stored.hash.0[..])
+                    .bind(&body[..])
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                    if done.rows_affected() == 0 {
+                        skipped += 1;
+                        tail = $crate::ChainTail::new(before);
+                        continue;
+                    }
+                    appended += 1;
+                    if let Some(cp) = self
+                        .checkpoints
+                        .as_ref()
+                        .and_then(|p| p.due($crate::ChainAnchor::of(&stored)))
+                    {
+                        sqlx::query(
+                            "INSERT INTO audit_checkpoints (seq, hash, mac) VALUES ($1, $2, $3)",
+                        )
+                        .bind(to_i64(cp.seq))
+                        .bind(&cp.hash.0[..])
+                        .bind(&cp.mac.0[..])
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                    }
+                }
+                tx.commit().await.map_err(db_err)?;
+                Ok($crate::AppendReceipt::new(appended, skipped, tail.head()))
+            }
+
+            async fn query(
+                &self,
+                query: &$crate::AuditQuery,
+                page: okcc_core::store::Page,
+            ) -> Result<
+                okcc_core::store::PageOf<$crate::StoredEvent>,
+                okcc_core::store::StoreError,
+            > {
+                use sqlx::Row as _;
+                use $crate::store::sql::{QUERY_CHUNK, db_err, event_of, time_key, to_i64};
+                let limit = page.effective_limit();
+                let after = match page.after.as_deref() {
+                    None => None,
+                    Some(c) => Some($crate::query::parse_cursor(c).ok_or_else(|| {
+                        okcc_core::store::StoreError::conflict("invalid cursor")
+                    })?),
+                };
+                // Coarse filters in SQL (indexed), the exact ones in Rust.
+                let sql = if query.newest_first {
+                    "SELECT seq, prev_hash, hash, body FROM audit_events \
+                     WHERE seq < $1 AND time_ns >= $2 AND time_ns <= $3 \
+                     AND ($4 = 0 OR tenant = $5) AND ($6 = 0 OR tenant IS NULL) \
+                     ORDER BY seq DESC LIMIT $7"
+                } else {
+                    "SELECT seq, prev_hash, hash, body FROM audit_events \
+                     WHERE seq > $1 AND time_ns >= $2 AND time_ns <= $3 \
+                     AND ($4 = 0 OR tenant = $5) AND ($6 = 0 OR tenant IS NULL) \
+                     ORDER BY seq ASC LIMIT $7"
+                };
+                let since = query.since.map_or(i64::MIN, time_key);
+                let until = query.until.map_or(i64::MAX, time_key);
+                let tenant = query.tenant.as_ref().map(|t| t.as_str().to_owned());
+                let by_tenant = i32::from(tenant.is_some());
+                let platform = i32::from(tenant.is_none() && query.platform_only);
+                let mut cursor = match (after, query.newest_first) {
+                    (Some(a), _) => to_i64(a),
+                    (None, true) => i64::MAX,
+                    (None, false) => 0,
+                };
+                let mut items = Vec::with_capacity(limit.min(64));
+                let mut more = false;
+                'fetch: loop {
+                    let rows = sqlx::query(sql)
+                        .bind(cursor)
+                        .bind(since)
+                        .bind(until)
+                        .bind(by_tenant)
+                        .bind(tenant.as_deref().unwrap_or(""))
+                        .bind(platform)
+                        .bind(QUERY_CHUNK)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    let full = i64::try_from(rows.len()).unwrap_or(i64::MAX) == QUERY_CHUNK;
+                    for row in rows {
+                        let seq: i64 = row.try_get(0).map_err(db_err)?;
+                        cursor = seq;
+                        let e = event_of(
+                            seq,
+                            row.try_get::<&[u8], _>(1).map_err(db_err)?,
+                            row.try_get::<&[u8], _>(2).map_err(db_err)?,
+                            row.try_get::<&[u8], _>(3).map_err(db_err)?,
+                        )?;
+                        if !query.matches(&e.event) {
+                            continue;
+                        }
+                        if items.len() == limit {
+                            more = true;
+                            break 'fetch;
+                        }
+                        items.push(e);
+                    }
+                    if !full {
+                        break;
+                    }
+                }
+                let next = if more {
+                    items
+                        .last()
+                        .map(|e: &$crate::StoredEvent| $crate::query::cursor_for(e.seq))
+                } else {
+                    None
+                };
+                Ok(okcc_core::store::PageOf::new(items, next))
+            }
+
+            async fn read_chain(
+                &self,
+                from_seq: u64,
+                limit: usize,
+            ) -> Result<Vec<$crate::StoredEvent>, okcc_core::store::StoreError> {
+                use sqlx::Row as _;
+                use $crate::store::sql::{db_err, event_of, to_i64};
+                let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+                let rows = sqlx::query(
+                    "SELECT seq, prev_hash, hash, body FROM audit_events \
+                     WHERE seq >= $1 ORDER BY seq ASC LIMIT $2",
+                )
+                .bind(to_i64(from_seq))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+                rows.iter()
+                    .map(|row| {
+                        event_of(
+                            row.try_get(0).map_err(db_err)?,
+                            row.try_get::<&[u8], _>(1).map_err(db_err)?,
+                            row.try_get::<&[u8], _>(2).map_err(db_err)?,
+                            row.try_get::<&[u8], _>(3).map_err(db_err)?,
+                        )
+                    })
+                    .collect()
+            }
+
+            async fn anchor(&self) -> Result<$crate::ChainAnchor, okcc_core::store::StoreError> {
+                use sqlx::Row as _;
+                use $crate::store::sql::{anchor_of, db_err};
+                let row = sqlx::query("SELECT seq, hash FROM audit_anchor WHERE id = 1")
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                anchor_of(
+                    row.try_get(0).map_err(db_err)?,
+                    row.try_get::<&[u8], _>(1).map_err(db_err)?,
+                )
+            }
+
+            async fn head(&self) -> Result<$crate::ChainAnchor, okcc_core::store::StoreError> {
+                use sqlx::Row as _;
+                use $crate::store::sql::{anchor_of, db_err};
+                match sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_err)?
+                {
+                    Some(row) => anchor_of(
+                        row.try_get(0).map_err(db_err)?,
+                        row.try_get::<&[u8], _>(1).map_err(db_err)?,
+                    ),
+                    None => self.anchor().await,
+                }
+            }
+
+            async fn checkpoints(
+                &self,
+                from_seq: u64,
+                limit: usize,
+            ) -> Result<Vec<$crate::Checkpoint>, okcc_core::store::StoreError> {
+                use sqlx::Row as _;
+                use $crate::store::sql::{checkpoint_of, db_err, to_i64};
+                let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+                let rows = sqlx::query(
+                    "SELECT seq, hash, mac FROM audit_checkpoints \
+                     WHERE seq >= $1 ORDER BY seq ASC LIMIT $2",
+                )
+                .bind(to_i64(from_seq))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+                rows.iter()
+                    .map(|row| {
+                        checkpoint_of(
+                            row.try_get(0).map_err(db_err)?,
+                            row.try_get::<&[u8], _>(1).map_err(db_err)?,
+                            row.try_get::<&[u8], _>(2).map_err(db_err)?,
+                        )
+                    })
+                    .collect()
+            }
+
+            async fn purge_through(
+                &self,
+                through_seq: u64,
+            ) -> Result<$crate::ChainAnchor, okcc_core::store::StoreError> {
+                use sqlx::Row as _;
+                use $crate::store::sql::{anchor_of, db_err, hash_of, to_i64};
+                let _one_writer = self.writer.lock().await;
+                let mut tx = self.pool.begin_with($begin).await.map_err(db_err)?;
+                sqlx::query($lock)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                let row = sqlx::query("SELECT seq, hash FROM audit_anchor WHERE id = 1")
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                let anchor = anchor_of(
+                    row.try_get(0).map_err(db_err)?,
+                    row.try_get::<&[u8], _>(1).map_err(db_err)?,
+                )?;
+                if through_seq <= anchor.seq {
+                    return Ok(anchor);
+                }
+                let seq = to_i64(through_seq);
+                let Some(row) = sqlx::query("SELECT hash FROM audit_events WHERE seq = $1")
+                    .bind(seq)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_err)?
+                else {
+                    return Err(okcc_core::store::StoreError::NotFound);
+                };
+                let hash = hash_of(row.try_get::<&[u8], _>(0).map_err(db_err)?)?;
+                sqlx::query("DELETE FROM audit_events WHERE seq <= $1")
+                    .bind(seq)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                sqlx::query("DELETE FROM audit_checkpoints WHERE seq <= $1")
+                    .bind(seq)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                sqlx::query("UPDATE audit_anchor SET seq = $1, hash = $2 WHERE id = 1")
+                    .bind(seq)
+                    .bind(&hash.0[..])
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                tx.commit().await.map_err(db_err)?;
+                Ok($crate::ChainAnchor::new(through_seq, hash))
+            }
+        }
+    };
+}
+pub(crate) use impl_sql_audit_store;

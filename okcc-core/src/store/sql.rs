@@ -1,0 +1,219 @@
+//! Opening the SQL databases every okcc store shares (features `sqlite`
+//! and `postgres`): one pool per database, handed to each crate's
+//! `store::sqlite` / `store::postgres` backend, which applies its own
+//! embedded migrations.
+//!
+//! Durability: SQLite runs in WAL mode with `synchronous = NORMAL`. A
+//! committed transaction survives the process being killed (SIGKILL,
+//! panic, OOM); after a power loss or OS crash the last transactions
+//! before the crash may be rolled back (never corrupted). Use
+//! [`SqliteOptions::full_sync`] for power-loss durability at a lower
+//! write rate.
+
+use std::time::Duration;
+
+use super::StoreError;
+
+/// Maps a driver error: connection-level failures are
+/// [`StoreError::Unavailable`] (callers spill or report not ready), the
+/// rest [`StoreError::Backend`]. Messages never include bound values.
+pub fn db_err(e: sqlx::Error) -> StoreError {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(Box::new(e)),
+        other => StoreError::Backend(Box::new(other)),
+    }
+}
+
+/// Runs a crate's embedded migrations, each crate in its own history
+/// table (`table`) so several crates share one database.
+pub async fn run_migrations<'a, A>(
+    mut migrator: sqlx::migrate::Migrator,
+    table: &'static str,
+    conn: A,
+) -> Result<(), StoreError>
+where
+    A: sqlx::Acquire<'a>,
+    <A::Connection as std::ops::Deref>::Target: sqlx::migrate::Migrate,
+{
+    migrator.dangerous_set_table_name(table);
+    migrator.run(conn).await.map_err(|e| match e {
+        sqlx::migrate::MigrateError::Execute(inner) => db_err(inner),
+        other => StoreError::Backend(Box::new(other)),
+    })
+}
+
+/// How to open the SQLite file.
+#[cfg(feature = "sqlite")]
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct SqliteOptions {
+    /// Pool size (readers; writes are serialised by SQLite).
+    pub max_connections: u32,
+    /// How long a statement waits for another writer's lock.
+    pub busy_timeout: Duration,
+    /// `synchronous = FULL` instead of `NORMAL`.
+    pub full_sync: bool,
+}
+
+#[cfg(feature = "sqlite")]
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 8,
+            busy_timeout: Duration::from_secs(5),
+            full_sync: false,
+        }
+    }
+}
+
+/// Opens (creating if missing) the SQLite database at `path`: WAL,
+/// foreign keys on, busy timeout. A path that cannot be opened is
+/// [`StoreError::Unavailable`] with the path in the message.
+#[cfg(feature = "sqlite")]
+pub async fn open_sqlite(
+    path: &std::path::Path,
+    options: &SqliteOptions,
+) -> Result<sqlx::SqlitePool, StoreError> {
+    use sqlx::sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+    };
+    let connect = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(if options.full_sync {
+            SqliteSynchronous::Full
+        } else {
+            SqliteSynchronous::Normal
+        })
+        .foreign_keys(true)
+        .busy_timeout(options.busy_timeout);
+    SqlitePoolOptions::new()
+        .max_connections(options.max_connections.max(1))
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(connect)
+        .await
+        .map_err(|e| {
+            StoreError::Unavailable(Box::new(OpenError {
+                what: format!("cannot open SQLite database {}", path.display()),
+                source: e,
+            }))
+        })
+}
+
+/// A database could not be opened; says which.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {source}")]
+pub struct OpenError {
+    what: String,
+    #[source]
+    source: sqlx::Error,
+}
+
+/// Connects a pool to PostgreSQL at `url` (`postgres://…`; add
+/// `?sslmode=require` with the `tls` feature of the backend crates). With
+/// `schema`, every pooled connection uses it as `search_path` (tests and
+/// several okcc installations in one database). The password in `url` is
+/// never part of an error message.
+#[cfg(feature = "postgres")]
+pub async fn connect_postgres(
+    url: &str,
+    schema: Option<&str>,
+    max_connections: u32,
+) -> Result<sqlx::PgPool, StoreError> {
+    use sqlx::Executor as _;
+    use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+    let options: PgConnectOptions = url
+        .parse()
+        .map_err(|_| StoreError::Backend(Box::new(BadUrl)))?;
+    let host = format!(
+        "PostgreSQL at {}:{}",
+        options.get_host(),
+        options.get_port()
+    );
+    let mut pool = PgPoolOptions::new()
+        .max_connections(max_connections.max(1))
+        .acquire_timeout(Duration::from_secs(5));
+    if let Some(schema) = schema {
+        if !is_identifier(schema) {
+            return Err(StoreError::conflict("schema name must be [a-z0-9_]"));
+        }
+        let set = format!("SET search_path TO {schema}");
+        pool = pool.after_connect(move |conn, _meta| {
+            let set = set.clone();
+            Box::pin(async move {
+                // `schema` is checked to be a plain identifier above.
+                conn.execute(sqlx::AssertSqlSafe(set)).await?;
+                Ok(())
+            })
+        });
+    }
+    pool.connect_with(options).await.map_err(|e| {
+        StoreError::Unavailable(Box::new(OpenError {
+            what: format!("cannot connect to {host}"),
+            source: e,
+        }))
+    })
+}
+
+/// The database URL does not parse.
+#[derive(Debug, thiserror::Error)]
+#[error("the PostgreSQL URL does not parse (postgres://user@host:port/db)")]
+pub struct BadUrl;
+
+fn is_identifier(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && !s.as_bytes()[0].is_ascii_digit()
+}
+
+/// The environment variable that points the PostgreSQL test suites at a
+/// server (`postgres://postgres@127.0.0.1:5432/test` in CI).
+pub const TEST_POSTGRES_URL_VAR: &str = "OKCC_TEST_POSTGRES_URL";
+
+/// A pool on a fresh schema `okcc_test_<random>` of the test server, or
+/// `None` (with a notice on stderr) when [`TEST_POSTGRES_URL_VAR`] is not
+/// set. When the variable is set and the server is unreachable this
+/// panics: a configured suite must not pass silently.
+#[cfg(all(feature = "postgres", feature = "testkit"))]
+pub async fn test_postgres_pool() -> Option<sqlx::PgPool> {
+    let Ok(url) = std::env::var(TEST_POSTGRES_URL_VAR) else {
+        eprintln!("skipped: set {TEST_POSTGRES_URL_VAR} to run the PostgreSQL suite");
+        return None;
+    };
+    let schema = format!("okcc_test_{:016x}", rand::random::<u64>());
+    let admin = match connect_postgres(&url, None, 1).await {
+        Ok(p) => p,
+        Err(e) => panic!("{TEST_POSTGRES_URL_VAR} is set but PostgreSQL is unreachable: {e:?}"),
+    };
+    if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&admin)
+        .await
+    {
+        panic!("cannot create test schema: {e}");
+    }
+    admin.close().await;
+    match connect_postgres(&url, Some(&schema), 4).await {
+        Ok(p) => Some(p),
+        Err(e) => panic!("{TEST_POSTGRES_URL_VAR} is set but PostgreSQL is unreachable: {e:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_names_are_plain_identifiers() {
+        assert!(is_identifier("okcc_test_00ff"));
+        assert!(!is_identifier("a;drop table x"));
+        assert!(!is_identifier("1abc"));
+        assert!(!is_identifier(""));
+    }
+}
