@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 mod access;
 mod audit;
 mod content_check;
+mod http;
 mod mask;
 mod password;
 
