@@ -86,7 +86,13 @@ impl Api {
         }
     }
 
-    async fn call(&self, method: Method, uri: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+    async fn call(
+        &self,
+        method: Method,
+        uri: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
         self.call_from(IpAddr::V4(Ipv4Addr::LOCALHOST), method, uri, token, body)
             .await
     }
@@ -128,7 +134,12 @@ impl Api {
         let root = api.login("root", &pw).await;
         for t in ["acme", "globex"] {
             let r = api
-                .call(Method::POST, "/api/v1/tenants", Some(&root), Some(json!({"id": t, "name": t})))
+                .call(
+                    Method::POST,
+                    "/api/v1/tenants",
+                    Some(&root),
+                    Some(json!({"id": t, "name": t})),
+                )
                 .await;
             assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
             for b in ["tenant-admin", "agent"] {
@@ -185,7 +196,10 @@ impl Api {
         self.state
             .inner
             .audit
-            .query(&okcc_audit::AuditQuery::all(), okcc_core::store::Page::first(1000))
+            .query(
+                &okcc_audit::AuditQuery::all(),
+                okcc_core::store::Page::first(1000),
+            )
             .await
             .expect("audit")
             .items
@@ -218,10 +232,20 @@ async fn req_10_health_openapi_and_security_headers() {
     assert_eq!(r.headers["x-content-type-options"], "nosniff");
     assert_eq!(r.headers["x-frame-options"], "DENY");
     assert!(r.headers.get("access-control-allow-origin").is_none());
-    assert_eq!(api.call(Method::GET, "/readyz", None, None).await.status, StatusCode::OK);
-    let doc = api.call(Method::GET, "/api/v1/openapi.json", None, None).await;
+    assert_eq!(
+        api.call(Method::GET, "/readyz", None, None).await.status,
+        StatusCode::OK
+    );
+    let doc = api
+        .call(Method::GET, "/api/v1/openapi.json", None, None)
+        .await;
     assert_eq!(doc.status, StatusCode::OK);
-    assert!(doc.body["openapi"].as_str().expect("version").starts_with('3'));
+    assert!(
+        doc.body["openapi"]
+            .as_str()
+            .expect("version")
+            .starts_with('3')
+    );
     let paths = doc.body["paths"].as_object().expect("paths");
     for p in [
         "/healthz",
@@ -265,16 +289,30 @@ async fn req_10_bootstrap_admin_must_change_password_first() {
         .await
         .expect("bootstrap")
         .expect("first start");
-    assert!(auth::bootstrap_admin(&api.state, "root2").await.expect("second").is_none());
+    assert!(
+        auth::bootstrap_admin(&api.state, "root2")
+            .await
+            .expect("second")
+            .is_none()
+    );
     let r = api
-        .call(Method::POST, "/api/v1/sessions", None, Some(json!({"user": "root", "password": pw})))
+        .call(
+            Method::POST,
+            "/api/v1/sessions",
+            None,
+            Some(json!({"user": "root", "password": pw})),
+        )
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
     assert_eq!(r.body["must_change_password"], json!(true));
     let token = r.body["token"].as_str().expect("token").to_owned();
-    let denied = api.call(Method::GET, "/api/v1/tenants", Some(&token), None).await;
+    let denied = api
+        .call(Method::GET, "/api/v1/tenants", Some(&token), None)
+        .await;
     assert_problem(&denied, StatusCode::FORBIDDEN, "password-change-required");
-    let me = api.call(Method::GET, "/api/v1/me", Some(&token), None).await;
+    let me = api
+        .call(Method::GET, "/api/v1/me", Some(&token), None)
+        .await;
     assert_eq!(me.body["must_change_password"], json!(true));
     let weak = api
         .call(
@@ -295,10 +333,17 @@ async fn req_10_bootstrap_admin_must_change_password_first() {
         )
         .await;
     assert_eq!(ok.status, StatusCode::NO_CONTENT);
-    let list = api.call(Method::GET, "/api/v1/tenants", Some(&token), None).await;
+    let list = api
+        .call(Method::GET, "/api/v1/tenants", Some(&token), None)
+        .await;
     assert_eq!(list.status, StatusCode::OK);
     let old = api
-        .call(Method::POST, "/api/v1/sessions", None, Some(json!({"user": "root", "password": pw})))
+        .call(
+            Method::POST,
+            "/api/v1/sessions",
+            None,
+            Some(json!({"user": "root", "password": pw})),
+        )
         .await;
     assert_problem(&old, StatusCode::UNAUTHORIZED, "invalid-credentials");
 }
@@ -306,28 +351,58 @@ async fn req_10_bootstrap_admin_must_change_password_first() {
 #[tokio::test]
 async fn req_10_login_refuses_bad_input_bans_brute_force_and_honours_access_rules() {
     let api = Api::new();
-    auth::bootstrap_admin(&api.state, "root").await.expect("bootstrap");
+    auth::bootstrap_admin(&api.state, "root")
+        .await
+        .expect("bootstrap");
     let bad_json = api
-        .call(Method::POST, "/api/v1/sessions", None, Some(json!({"user": 5})))
+        .call(
+            Method::POST,
+            "/api/v1/sessions",
+            None,
+            Some(json!({"user": 5})),
+        )
         .await;
     assert!(bad_json.status.is_client_error());
     assert_eq!(bad_json.headers["content-type"], "application/problem+json");
     let unknown = api
-        .call(Method::POST, "/api/v1/sessions", None, Some(json!({"user": "ghost", "password": "x"})))
+        .call(
+            Method::POST,
+            "/api/v1/sessions",
+            None,
+            Some(json!({"user": "ghost", "password": "x"})),
+        )
         .await;
     assert_problem(&unknown, StatusCode::UNAUTHORIZED, "invalid-credentials");
     for _ in 0..4 {
         let r = api
-            .call(Method::POST, "/api/v1/sessions", None, Some(json!({"user": "root", "password": "wrong"})))
+            .call(
+                Method::POST,
+                "/api/v1/sessions",
+                None,
+                Some(json!({"user": "root", "password": "wrong"})),
+            )
             .await;
         assert_problem(&r, StatusCode::UNAUTHORIZED, "invalid-credentials");
     }
     let banned = api
-        .call(Method::POST, "/api/v1/sessions", None, Some(json!({"user": "root", "password": "wrong"})))
+        .call(
+            Method::POST,
+            "/api/v1/sessions",
+            None,
+            Some(json!({"user": "root", "password": "wrong"})),
+        )
         .await;
-    assert!(banned.status == StatusCode::TOO_MANY_REQUESTS || banned.headers.contains_key("retry-after"));
+    assert!(
+        banned.status == StatusCode::TOO_MANY_REQUESTS
+            || banned.headers.contains_key("retry-after")
+    );
     let r = api
-        .call(Method::POST, "/api/v1/sessions", None, Some(json!({"user": "root", "password": "wrong"})))
+        .call(
+            Method::POST,
+            "/api/v1/sessions",
+            None,
+            Some(json!({"user": "root", "password": "wrong"})),
+        )
         .await;
     assert_problem(&r, StatusCode::TOO_MANY_REQUESTS, "too-many-failures");
     assert!(r.headers.contains_key("retry-after"));
@@ -349,14 +424,18 @@ async fn req_10_login_refuses_bad_input_bans_brute_force_and_honours_access_rule
     assert_problem(&blocked, StatusCode::FORBIDDEN, "access-denied");
     let no_token = api.call(Method::GET, "/api/v1/me", None, None).await;
     assert_problem(&no_token, StatusCode::UNAUTHORIZED, "unauthorized");
-    let bad_token = api.call(Method::GET, "/api/v1/me", Some("okcc_nope"), None).await;
+    let bad_token = api
+        .call(Method::GET, "/api/v1/me", Some("okcc_nope"), None)
+        .await;
     assert_problem(&bad_token, StatusCode::UNAUTHORIZED, "unauthorized");
 }
 
 #[tokio::test]
 async fn req_10_totp_enrolment_login_replay_and_recovery_codes() {
     let (api, w) = Api::world().await;
-    let enrol = api.call(Method::POST, "/api/v1/me/totp", Some(&w.boss), None).await;
+    let enrol = api
+        .call(Method::POST, "/api/v1/me/totp", Some(&w.boss), None)
+        .await;
     assert_eq!(enrol.status, StatusCode::OK);
     let uri = enrol.body["otpauth_uri"].as_str().expect("uri");
     assert!(uri.starts_with("otpauth://totp/okcc:boss%40acme?secret="));
@@ -374,20 +453,36 @@ async fn req_10_totp_enrolment_login_replay_and_recovery_codes() {
         .expect("clock")
         .as_secs();
     let wrong = api
-        .call(Method::POST, "/api/v1/me/totp/confirm", Some(&w.boss), Some(json!({"code": "000000x"})))
+        .call(
+            Method::POST,
+            "/api/v1/me/totp/confirm",
+            Some(&w.boss),
+            Some(json!({"code": "000000x"})),
+        )
         .await;
     assert_problem(&wrong, StatusCode::UNPROCESSABLE_ENTITY, "bad-totp-code");
     let step = totp::step_of(now);
     let code = format!("{:06}", totp::hotp(&secret, step));
     let ok = api
-        .call(Method::POST, "/api/v1/me/totp/confirm", Some(&w.boss), Some(json!({"code": code})))
+        .call(
+            Method::POST,
+            "/api/v1/me/totp/confirm",
+            Some(&w.boss),
+            Some(json!({"code": code})),
+        )
         .await;
     assert_eq!(ok.status, StatusCode::OK, "{:?}", ok.body);
-    let codes: Vec<String> = serde_json::from_value(ok.body["recovery_codes"].clone()).expect("codes");
+    let codes: Vec<String> =
+        serde_json::from_value(ok.body["recovery_codes"].clone()).expect("codes");
     assert_eq!(codes.len(), 10);
 
     let no_code = api
-        .call(Method::POST, "/api/v1/sessions", None, Some(json!({"user": "boss", "password": STRONG2})))
+        .call(
+            Method::POST,
+            "/api/v1/sessions",
+            None,
+            Some(json!({"user": "boss", "password": STRONG2})),
+        )
         .await;
     assert_problem(&no_code, StatusCode::UNAUTHORIZED, "mfa-required");
     // The confirming code was used: replaying it fails.
@@ -411,18 +506,31 @@ async fn req_10_totp_enrolment_login_replay_and_recovery_codes() {
         .await;
     assert_eq!(fresh.status, StatusCode::CREATED, "{:?}", fresh.body);
     let rc = json!({"user": "boss", "password": STRONG2, "recovery_code": codes[0]});
-    let first = api.call(Method::POST, "/api/v1/sessions", None, Some(rc.clone())).await;
+    let first = api
+        .call(Method::POST, "/api/v1/sessions", None, Some(rc.clone()))
+        .await;
     assert_eq!(first.status, StatusCode::CREATED);
-    let again = api.call(Method::POST, "/api/v1/sessions", None, Some(rc)).await;
+    let again = api
+        .call(Method::POST, "/api/v1/sessions", None, Some(rc))
+        .await;
     assert_problem(&again, StatusCode::UNAUTHORIZED, "invalid-credentials");
 }
 
 #[tokio::test]
 async fn req_10_logout_revokes_the_token() {
     let (api, w) = Api::world().await;
-    let r = api.call(Method::DELETE, "/api/v1/sessions/current", Some(&w.agent), None).await;
+    let r = api
+        .call(
+            Method::DELETE,
+            "/api/v1/sessions/current",
+            Some(&w.agent),
+            None,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
-    let after = api.call(Method::GET, "/api/v1/me", Some(&w.agent), None).await;
+    let after = api
+        .call(Method::GET, "/api/v1/me", Some(&w.agent), None)
+        .await;
     assert_problem(&after, StatusCode::UNAUTHORIZED, "unauthorized");
 }
 
@@ -431,32 +539,63 @@ async fn req_6_tenants_are_platform_only_and_validated() {
     let (api, w) = Api::world().await;
     let before = api.audit_len().await;
     let denied = api
-        .call(Method::POST, "/api/v1/tenants", Some(&w.boss), Some(json!({"id": "evil", "name": "Evil"})))
+        .call(
+            Method::POST,
+            "/api/v1/tenants",
+            Some(&w.boss),
+            Some(json!({"id": "evil", "name": "Evil"})),
+        )
         .await;
     assert_problem(&denied, StatusCode::FORBIDDEN, "forbidden");
-    let list = api.call(Method::GET, "/api/v1/tenants", Some(&w.boss), None).await;
+    let list = api
+        .call(Method::GET, "/api/v1/tenants", Some(&w.boss), None)
+        .await;
     assert_problem(&list, StatusCode::FORBIDDEN, "forbidden");
     let bad = api
-        .call(Method::POST, "/api/v1/tenants", Some(&w.root), Some(json!({"id": "a b", "name": "x"})))
+        .call(
+            Method::POST,
+            "/api/v1/tenants",
+            Some(&w.root),
+            Some(json!({"id": "a b", "name": "x"})),
+        )
         .await;
     assert_problem(&bad, StatusCode::BAD_REQUEST, "invalid-input");
     let reserved = api
-        .call(Method::POST, "/api/v1/tenants", Some(&w.root), Some(json!({"id": "platform", "name": "x"})))
+        .call(
+            Method::POST,
+            "/api/v1/tenants",
+            Some(&w.root),
+            Some(json!({"id": "platform", "name": "x"})),
+        )
         .await;
     assert_problem(&reserved, StatusCode::BAD_REQUEST, "invalid-input");
     let dup = api
-        .call(Method::POST, "/api/v1/tenants", Some(&w.root), Some(json!({"id": "acme", "name": "x"})))
+        .call(
+            Method::POST,
+            "/api/v1/tenants",
+            Some(&w.root),
+            Some(json!({"id": "acme", "name": "x"})),
+        )
         .await;
     assert_problem(&dup, StatusCode::CONFLICT, "conflict");
-    let page = api.call(Method::GET, "/api/v1/tenants?limit=1", Some(&w.root), None).await;
+    let page = api
+        .call(Method::GET, "/api/v1/tenants?limit=1", Some(&w.root), None)
+        .await;
     assert_eq!(page.body["items"].as_array().expect("items").len(), 1);
     let cursor = page.body["next"].as_str().expect("next").to_owned();
     let page2 = api
-        .call(Method::GET, &format!("/api/v1/tenants?limit=1&cursor={cursor}"), Some(&w.root), None)
+        .call(
+            Method::GET,
+            &format!("/api/v1/tenants?limit=1&cursor={cursor}"),
+            Some(&w.root),
+            None,
+        )
         .await;
     assert_eq!(page2.body["items"][0]["id"], json!("globex"));
     assert!(page2.body["next"].is_null());
-    let bad_limit = api.call(Method::GET, "/api/v1/tenants?limit=0", Some(&w.root), None).await;
+    let bad_limit = api
+        .call(Method::GET, "/api/v1/tenants?limit=0", Some(&w.root), None)
+        .await;
     assert_problem(&bad_limit, StatusCode::BAD_REQUEST, "invalid-input");
     // Two denials were audited; nothing else changed.
     assert_eq!(api.audit_len().await, before + 2);
@@ -484,7 +623,12 @@ async fn req_6_users_and_roles_stay_in_their_tenant() {
         )
         .await;
     assert_problem(&cross, StatusCode::FORBIDDEN, "forbidden");
-    assert!(cross.body["detail"].as_str().expect("detail").contains("cross-tenant"));
+    assert!(
+        cross.body["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("cross-tenant")
+    );
     let weak = api
         .call(
             Method::POST,
@@ -512,10 +656,27 @@ async fn req_6_users_and_roles_stay_in_their_tenant() {
         )
         .await;
     assert!(unknown_field.status.is_client_error());
-    assert_eq!(unknown_field.headers["content-type"], "application/problem+json");
-    let agent_list = api.call(Method::GET, "/api/v1/scopes/acme/users", Some(&w.agent), None).await;
+    assert_eq!(
+        unknown_field.headers["content-type"],
+        "application/problem+json"
+    );
+    let agent_list = api
+        .call(
+            Method::GET,
+            "/api/v1/scopes/acme/users",
+            Some(&w.agent),
+            None,
+        )
+        .await;
     assert_problem(&agent_list, StatusCode::FORBIDDEN, "forbidden");
-    let list = api.call(Method::GET, "/api/v1/scopes/acme/users", Some(&w.boss), None).await;
+    let list = api
+        .call(
+            Method::GET,
+            "/api/v1/scopes/acme/users",
+            Some(&w.boss),
+            None,
+        )
+        .await;
     let ids: Vec<&str> = list.body["items"]
         .as_array()
         .expect("items")
@@ -524,7 +685,14 @@ async fn req_6_users_and_roles_stay_in_their_tenant() {
         .collect();
     assert_eq!(ids, ["agent1", "boss", "sue"]);
 
-    let roles = api.call(Method::GET, "/api/v1/scopes/acme/roles", Some(&w.boss), None).await;
+    let roles = api
+        .call(
+            Method::GET,
+            "/api/v1/scopes/acme/roles",
+            Some(&w.boss),
+            None,
+        )
+        .await;
     assert_eq!(roles.status, StatusCode::OK);
     let custom = api
         .call(
@@ -543,7 +711,11 @@ async fn req_6_users_and_roles_stay_in_their_tenant() {
             Some(json!({"id": "bad", "name": "Bad", "permissions": ["tenant.manage"]})),
         )
         .await;
-    assert_problem(&platform_perm, StatusCode::UNPROCESSABLE_ENTITY, "invalid-role");
+    assert_problem(
+        &platform_perm,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid-role",
+    );
     let unknown_perm = api
         .call(
             Method::POST,
@@ -572,20 +744,49 @@ async fn req_6_users_and_roles_stay_in_their_tenant() {
         .await;
     assert_problem(&cross_role, StatusCode::FORBIDDEN, "forbidden");
     let assign = api
-        .call(Method::PUT, "/api/v1/scopes/acme/users/sue/roles/reader", Some(&w.boss), None)
+        .call(
+            Method::PUT,
+            "/api/v1/scopes/acme/users/sue/roles/reader",
+            Some(&w.boss),
+            None,
+        )
         .await;
     assert_eq!(assign.status, StatusCode::NO_CONTENT);
     let foreign_user = api
-        .call(Method::PUT, "/api/v1/scopes/acme/users/gboss/roles/reader", Some(&w.boss), None)
+        .call(
+            Method::PUT,
+            "/api/v1/scopes/acme/users/gboss/roles/reader",
+            Some(&w.boss),
+            None,
+        )
         .await;
     assert_problem(&foreign_user, StatusCode::NOT_FOUND, "not-found");
     let unassign = api
-        .call(Method::DELETE, "/api/v1/scopes/acme/users/sue/roles/reader", Some(&w.boss), None)
+        .call(
+            Method::DELETE,
+            "/api/v1/scopes/acme/users/sue/roles/reader",
+            Some(&w.boss),
+            None,
+        )
         .await;
     assert_eq!(unassign.status, StatusCode::NO_CONTENT);
-    let del = api.call(Method::DELETE, "/api/v1/scopes/acme/roles/reader", Some(&w.boss), None).await;
+    let del = api
+        .call(
+            Method::DELETE,
+            "/api/v1/scopes/acme/roles/reader",
+            Some(&w.boss),
+            None,
+        )
+        .await;
     assert_eq!(del.status, StatusCode::NO_CONTENT);
-    let gone = api.call(Method::DELETE, "/api/v1/scopes/acme/roles/reader", Some(&w.boss), None).await;
+    let gone = api
+        .call(
+            Method::DELETE,
+            "/api/v1/scopes/acme/roles/reader",
+            Some(&w.boss),
+            None,
+        )
+        .await;
     assert_problem(&gone, StatusCode::NOT_FOUND, "not-found");
 }
 
@@ -601,7 +802,15 @@ async fn req_1_extensions_use_the_policy_and_flag_weak_secrets() {
         )
         .await;
     assert_problem(&weak, StatusCode::UNPROCESSABLE_ENTITY, "weak-password");
-    assert!(api.state.inner.directory.extension("1001").await.expect("store").is_none());
+    assert!(
+        api.state
+            .inner
+            .directory
+            .extension("1001")
+            .await
+            .expect("store")
+            .is_none()
+    );
     let ok = api
         .call(
             Method::POST,
@@ -620,7 +829,14 @@ async fn req_1_extensions_use_the_policy_and_flag_weak_secrets() {
         )
         .await;
     assert_problem(&agent, StatusCode::FORBIDDEN, "forbidden");
-    let cross = api.call(Method::GET, "/api/v1/scopes/acme/extensions", Some(&w.gboss), None).await;
+    let cross = api
+        .call(
+            Method::GET,
+            "/api/v1/scopes/acme/extensions",
+            Some(&w.gboss),
+            None,
+        )
+        .await;
     assert_problem(&cross, StatusCode::FORBIDDEN, "forbidden");
     let bad_name = api
         .call(
@@ -632,7 +848,9 @@ async fn req_1_extensions_use_the_policy_and_flag_weak_secrets() {
         .await;
     assert_problem(&bad_name, StatusCode::BAD_REQUEST, "invalid-input");
     // A legacy extension imported with its own name as password.
-    let legacy = PasswordPolicy::permissive().check("1003", &[]).expect("permissive");
+    let legacy = PasswordPolicy::permissive()
+        .check("1003", &[])
+        .expect("permissive");
     api.state
         .inner
         .credentials
@@ -649,14 +867,24 @@ async fn req_1_extensions_use_the_policy_and_flag_weak_secrets() {
         })
         .await
         .expect("store");
-    let list = api.call(Method::GET, "/api/v1/scopes/acme/extensions", Some(&w.boss), None).await;
+    let list = api
+        .call(
+            Method::GET,
+            "/api/v1/scopes/acme/extensions",
+            Some(&w.boss),
+            None,
+        )
+        .await;
     assert_eq!(list.status, StatusCode::OK);
     let items = list.body["items"].as_array().expect("items");
     assert_eq!(items[0]["name"], json!("1001"));
     assert_eq!(items[0]["weak"], json!(false));
     assert_eq!(items[1]["name"], json!("1003"));
     assert_eq!(items[1]["weak"], json!(true));
-    assert_eq!(items[1]["weak_reasons"][0], json!("the password equals the extension name"));
+    assert_eq!(
+        items[1]["weak_reasons"][0],
+        json!("the password equals the extension name")
+    );
     let fix = api
         .call(
             Method::PUT,
@@ -666,7 +894,14 @@ async fn req_1_extensions_use_the_policy_and_flag_weak_secrets() {
         )
         .await;
     assert_eq!(fix.status, StatusCode::NO_CONTENT);
-    let list = api.call(Method::GET, "/api/v1/scopes/acme/extensions", Some(&w.boss), None).await;
+    let list = api
+        .call(
+            Method::GET,
+            "/api/v1/scopes/acme/extensions",
+            Some(&w.boss),
+            None,
+        )
+        .await;
     assert_eq!(list.body["items"][1]["weak"], json!(false));
     let foreign = api
         .call(
@@ -687,7 +922,9 @@ async fn req_8_crm_masks_numbers_and_keeps_tenants_apart() {
             Method::POST,
             "/api/v1/tenants/acme/customers",
             Some(&w.agent),
-            Some(json!({"name": "Li Lei", "phones": [{"kind": "mobile", "number": "13812345678"}]})),
+            Some(
+                json!({"name": "Li Lei", "phones": [{"kind": "mobile", "number": "13812345678"}]}),
+            ),
         )
         .await;
     assert_eq!(create.status, StatusCode::CREATED, "{:?}", create.body);
@@ -695,11 +932,21 @@ async fn req_8_crm_masks_numbers_and_keeps_tenants_apart() {
     let shown = create.body["phones"][0]["number"].as_str().expect("number");
     assert!(!shown.contains("12345678"), "agent saw {shown}");
     let full = api
-        .call(Method::GET, &format!("/api/v1/tenants/acme/customers/{id}"), Some(&w.root), None)
+        .call(
+            Method::GET,
+            &format!("/api/v1/tenants/acme/customers/{id}"),
+            Some(&w.root),
+            None,
+        )
         .await;
     assert_eq!(full.body["phones"][0]["number"], json!("13812345678"));
     let cross = api
-        .call(Method::GET, &format!("/api/v1/tenants/acme/customers/{id}"), Some(&w.gboss), None)
+        .call(
+            Method::GET,
+            &format!("/api/v1/tenants/acme/customers/{id}"),
+            Some(&w.gboss),
+            None,
+        )
         .await;
     assert_problem(&cross, StatusCode::FORBIDDEN, "forbidden");
     let invalid = api
@@ -710,15 +957,34 @@ async fn req_8_crm_masks_numbers_and_keeps_tenants_apart() {
             Some(json!({"name": "", "phones": []})),
         )
         .await;
-    assert_problem(&invalid, StatusCode::UNPROCESSABLE_ENTITY, "invalid-customer");
+    assert_problem(
+        &invalid,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid-customer",
+    );
     let search = api
-        .call(Method::GET, "/api/v1/tenants/acme/customers?number=13812345678", Some(&w.agent), None)
+        .call(
+            Method::GET,
+            "/api/v1/tenants/acme/customers?number=13812345678",
+            Some(&w.agent),
+            None,
+        )
         .await;
     assert_eq!(search.status, StatusCode::OK);
     assert_eq!(search.body["items"].as_array().expect("items").len(), 1);
-    assert!(!search.body["query"].as_str().expect("echo").contains("12345678"));
+    assert!(
+        !search.body["query"]
+            .as_str()
+            .expect("echo")
+            .contains("12345678")
+    );
     let two = api
-        .call(Method::GET, "/api/v1/tenants/acme/customers?name=a&tag=b", Some(&w.agent), None)
+        .call(
+            Method::GET,
+            "/api/v1/tenants/acme/customers?name=a&tag=b",
+            Some(&w.agent),
+            None,
+        )
         .await;
     assert_problem(&two, StatusCode::BAD_REQUEST, "invalid-input");
     let version = create.body["version"].as_u64().expect("version");
@@ -727,8 +993,10 @@ async fn req_8_crm_masks_numbers_and_keeps_tenants_apart() {
             Method::PUT,
             &format!("/api/v1/tenants/acme/customers/{id}"),
             Some(&w.agent),
-            Some(json!({"name": "Li Lei", "company": "ACME", "version": version,
-                "phones": [{"kind": "mobile", "number": "13812345678"}]})),
+            Some(
+                json!({"name": "Li Lei", "company": "ACME", "version": version,
+                "phones": [{"kind": "mobile", "number": "13812345678"}]}),
+            ),
         )
         .await;
     assert_eq!(upd.status, StatusCode::OK, "{:?}", upd.body);
@@ -744,14 +1012,31 @@ async fn req_8_crm_masks_numbers_and_keeps_tenants_apart() {
     // The agent may not delete; the tenant admin may.
     let uri = format!("/api/v1/tenants/acme/customers/{id}");
     let no = api
-        .call(Method::DELETE, &uri, Some(&w.agent), Some(json!({"reason": "dup"})))
+        .call(
+            Method::DELETE,
+            &uri,
+            Some(&w.agent),
+            Some(json!({"reason": "dup"})),
+        )
         .await;
     assert_problem(&no, StatusCode::FORBIDDEN, "forbidden");
     let del = api
-        .call(Method::DELETE, &uri, Some(&w.boss), Some(json!({"reason": "duplicate"})))
+        .call(
+            Method::DELETE,
+            &uri,
+            Some(&w.boss),
+            Some(json!({"reason": "duplicate"})),
+        )
         .await;
     assert_eq!(del.status, StatusCode::NO_CONTENT, "{:?}", del.body);
-    let bin = api.call(Method::GET, "/api/v1/tenants/acme/recycle-bin", Some(&w.boss), None).await;
+    let bin = api
+        .call(
+            Method::GET,
+            "/api/v1/tenants/acme/recycle-bin",
+            Some(&w.boss),
+            None,
+        )
+        .await;
     assert_eq!(bin.body["items"][0]["deleted_by"], json!("boss"));
     let restore = api
         .call(
@@ -762,14 +1047,29 @@ async fn req_8_crm_masks_numbers_and_keeps_tenants_apart() {
         )
         .await;
     assert_eq!(restore.status, StatusCode::OK, "{:?}", restore.body);
-    api.call(Method::DELETE, &uri, Some(&w.boss), Some(json!({"reason": "again"})))
-        .await;
+    api.call(
+        Method::DELETE,
+        &uri,
+        Some(&w.boss),
+        Some(json!({"reason": "again"})),
+    )
+    .await;
     let purge_cross = api
-        .call(Method::DELETE, &format!("/api/v1/tenants/acme/recycle-bin/{id}"), Some(&w.gboss), None)
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/tenants/acme/recycle-bin/{id}"),
+            Some(&w.gboss),
+            None,
+        )
         .await;
     assert_problem(&purge_cross, StatusCode::FORBIDDEN, "forbidden");
     let purge = api
-        .call(Method::DELETE, &format!("/api/v1/tenants/acme/recycle-bin/{id}"), Some(&w.boss), None)
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/tenants/acme/recycle-bin/{id}"),
+            Some(&w.boss),
+            None,
+        )
         .await;
     assert_eq!(purge.status, StatusCode::NO_CONTENT, "{:?}", purge.body);
     let gone = api.call(Method::GET, &uri, Some(&w.boss), None).await;
@@ -798,7 +1098,14 @@ async fn req_8_reveal_requests_are_decided_by_someone_else() {
         .await;
     assert_eq!(req.status, StatusCode::CREATED, "{:?}", req.body);
     let rid = req.body["id"].as_u64().expect("rid");
-    let agent_list = api.call(Method::GET, "/api/v1/tenants/acme/reveal-requests", Some(&w.agent), None).await;
+    let agent_list = api
+        .call(
+            Method::GET,
+            "/api/v1/tenants/acme/reveal-requests",
+            Some(&w.agent),
+            None,
+        )
+        .await;
     assert_problem(&agent_list, StatusCode::FORBIDDEN, "forbidden");
     let cross = api
         .call(
@@ -809,7 +1116,14 @@ async fn req_8_reveal_requests_are_decided_by_someone_else() {
         )
         .await;
     assert_problem(&cross, StatusCode::FORBIDDEN, "forbidden");
-    let list = api.call(Method::GET, "/api/v1/tenants/acme/reveal-requests", Some(&w.boss), None).await;
+    let list = api
+        .call(
+            Method::GET,
+            "/api/v1/tenants/acme/reveal-requests",
+            Some(&w.boss),
+            None,
+        )
+        .await;
     assert_eq!(list.status, StatusCode::OK, "{:?}", list.body);
     let decide = api
         .call(
@@ -821,7 +1135,12 @@ async fn req_8_reveal_requests_are_decided_by_someone_else() {
         .await;
     assert_eq!(decide.status, StatusCode::OK, "{:?}", decide.body);
     let seen = api
-        .call(Method::GET, &format!("/api/v1/tenants/acme/customers/{id}"), Some(&w.agent), None)
+        .call(
+            Method::GET,
+            &format!("/api/v1/tenants/acme/customers/{id}"),
+            Some(&w.agent),
+            None,
+        )
         .await;
     assert_eq!(seen.body["phones"][0]["number"], json!("13912345678"));
 }
@@ -829,33 +1148,85 @@ async fn req_8_reveal_requests_are_decided_by_someone_else() {
 #[tokio::test]
 async fn req_5_audit_log_query_export_and_verify_by_scope() {
     let (api, w) = Api::world().await;
-    let acme = api.call(Method::GET, "/api/v1/audit/events?scope=acme", Some(&w.boss), None).await;
+    let acme = api
+        .call(
+            Method::GET,
+            "/api/v1/audit/events?scope=acme",
+            Some(&w.boss),
+            None,
+        )
+        .await;
     assert_eq!(acme.status, StatusCode::OK, "{:?}", acme.body);
     let items = acme.body["items"].as_array().expect("items");
     assert!(!items.is_empty());
-    assert!(items.iter().all(|e| e["tenant"] == json!("acme")), "{items:?}");
-    let cross = api.call(Method::GET, "/api/v1/audit/events?scope=globex", Some(&w.boss), None).await;
+    assert!(
+        items.iter().all(|e| e["tenant"] == json!("acme")),
+        "{items:?}"
+    );
+    let cross = api
+        .call(
+            Method::GET,
+            "/api/v1/audit/events?scope=globex",
+            Some(&w.boss),
+            None,
+        )
+        .await;
     assert_problem(&cross, StatusCode::FORBIDDEN, "forbidden");
-    let platform = api.call(Method::GET, "/api/v1/audit/events?scope=platform", Some(&w.boss), None).await;
+    let platform = api
+        .call(
+            Method::GET,
+            "/api/v1/audit/events?scope=platform",
+            Some(&w.boss),
+            None,
+        )
+        .await;
     assert_problem(&platform, StatusCode::FORBIDDEN, "forbidden");
-    let agent = api.call(Method::GET, "/api/v1/audit/events?scope=acme", Some(&w.agent), None).await;
+    let agent = api
+        .call(
+            Method::GET,
+            "/api/v1/audit/events?scope=acme",
+            Some(&w.agent),
+            None,
+        )
+        .await;
     assert_problem(&agent, StatusCode::FORBIDDEN, "forbidden");
-    let missing = api.call(Method::GET, "/api/v1/audit/events", Some(&w.root), None).await;
+    let missing = api
+        .call(Method::GET, "/api/v1/audit/events", Some(&w.root), None)
+        .await;
     assert_problem(&missing, StatusCode::BAD_REQUEST, "invalid-input");
-    let verify = api.call(Method::GET, "/api/v1/audit/verify", Some(&w.root), None).await;
+    let verify = api
+        .call(Method::GET, "/api/v1/audit/verify", Some(&w.root), None)
+        .await;
     assert_eq!(verify.body["intact"], json!(true), "{:?}", verify.body);
-    let verify_t = api.call(Method::GET, "/api/v1/audit/verify", Some(&w.boss), None).await;
+    let verify_t = api
+        .call(Method::GET, "/api/v1/audit/verify", Some(&w.boss), None)
+        .await;
     assert_problem(&verify_t, StatusCode::FORBIDDEN, "forbidden");
     let csv = api
-        .call(Method::GET, "/api/v1/audit/export?scope=acme&format=csv", Some(&w.boss), None)
+        .call(
+            Method::GET,
+            "/api/v1/audit/export?scope=acme&format=csv",
+            Some(&w.boss),
+            None,
+        )
         .await;
     assert_eq!(csv.status, StatusCode::OK);
-    assert!(csv.headers["content-type"].to_str().expect("ct").starts_with("text/csv"));
+    assert!(
+        csv.headers["content-type"]
+            .to_str()
+            .expect("ct")
+            .starts_with("text/csv")
+    );
     let text = String::from_utf8(csv.raw).expect("utf8");
     assert!(text.lines().count() > 1);
     assert!(!text.contains(STRONG) && !text.contains(STRONG2));
     let bad = api
-        .call(Method::GET, "/api/v1/audit/export?scope=acme&format=xml", Some(&w.boss), None)
+        .call(
+            Method::GET,
+            "/api/v1/audit/export?scope=acme&format=xml",
+            Some(&w.boss),
+            None,
+        )
         .await;
     assert_problem(&bad, StatusCode::BAD_REQUEST, "invalid-input");
 }
@@ -865,7 +1236,12 @@ async fn req_10_body_limit_and_malformed_json_are_problems() {
     let api = Api::new();
     let big = "x".repeat(2 << 20);
     let r = api
-        .call(Method::POST, "/api/v1/sessions", None, Some(json!({"user": big, "password": "x"})))
+        .call(
+            Method::POST,
+            "/api/v1/sessions",
+            None,
+            Some(json!({"user": big, "password": "x"})),
+        )
         .await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
     let mut req = Request::builder()
@@ -874,8 +1250,10 @@ async fn req_10_body_limit_and_malformed_json_are_problems() {
         .header("content-type", "application/json")
         .body(Body::from("{not json"))
         .expect("request");
-    req.extensions_mut()
-        .insert(ConnectInfo(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 1)));
+    req.extensions_mut().insert(ConnectInfo(SocketAddr::new(
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        1,
+    )));
     let resp = api.app.clone().oneshot(req).await.expect("infallible");
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     assert_eq!(resp.headers()["content-type"], "application/problem+json");
