@@ -563,7 +563,18 @@ pub(crate) async fn bootstrap_admin(
         return Ok(None);
     }
     let id = UserId::new(name).map_err(|e| ApiError::bad_request(format!("admin name: {e}")))?;
-    let password = format!("{}-{}-{}", random_hex(4), random_hex(4), random_hex(4));
+    // Random until the policy takes it (hex can hold runs like `abc`).
+    let mut chosen = None;
+    for _ in 0..64 {
+        let candidate = format!("{}-{}-{}", random_hex(4), random_hex(4), random_hex(4));
+        if s.policy.check(&candidate, &[name]).is_ok() {
+            chosen = Some(candidate);
+            break;
+        }
+    }
+    let password = chosen.ok_or_else(|| {
+        ApiError::internal("the password policy refused every generated password; set one with `admin set-password`")
+    })?;
     let login = check_and_hash(state, &password, &[name]).await?;
     let role_id = RoleId::new(BuiltinRole::PlatformAdmin.id())
         .map_err(|e| ApiError::internal(e.to_string()))?;

@@ -19,7 +19,7 @@ use tower::ServiceExt;
 use super::{ApiConfig, AppState, Stores, auth, router, totp};
 
 const STRONG: &str = "Correct-Horse-Battery-9-Staple";
-const STRONG2: &str = "Purple-Monkey-Dishwasher-42-Lamp";
+const STRONG2: &str = "Purple-Monkey-Dish-42-Lamp";
 
 struct Api {
     state: AppState,
