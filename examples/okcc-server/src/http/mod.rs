@@ -14,6 +14,7 @@
     reason = "wired into `okcc-server serve` by the serve command (issue 9); exercised by the router tests"
 )]
 
+mod access_api;
 mod admin;
 mod auth;
 mod crm;
@@ -31,6 +32,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::routing::{delete, get, post, put};
 use okcc_audit::{Action, Actor, AuditEvent, AuditStore, Outcome, Target};
@@ -40,7 +42,6 @@ use okcc_core::guard::brute_force::{BruteForceConfig, BruteForceGuard};
 use okcc_core::rbac::{Principal, RoleAdmin, RoleStore};
 use okcc_core::{Owner, PasswordPolicy, TenantId};
 use okcc_crm::CrmService;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use utoipa::OpenApi;
@@ -95,6 +96,8 @@ pub(crate) struct Shared {
     pub(crate) hasher: WebPasswordHasher,
     pub(crate) brute_force: Mutex<BruteForceGuard>,
     pub(crate) sessions: auth::Sessions,
+    /// The rule file last accepted through the API.
+    pub(crate) rule_text: Mutex<String>,
     /// A hash verified when the user does not exist, so a login takes as
     /// long for unknown users as for known ones.
     pub(crate) dummy_hash: okcc_core::credential::PhcHash,
@@ -137,6 +140,7 @@ impl AppState {
                 hasher,
                 brute_force: Mutex::new(BruteForceGuard::new(brute_force)),
                 sessions: auth::Sessions::default(),
+                rule_text: Mutex::new(String::new()),
                 dummy_hash,
             }),
         })
@@ -284,6 +288,9 @@ pub(crate) fn parse_scope(s: &str) -> Result<Owner, ApiError> {
         crm::request_reveal,
         crm::list_reveals,
         crm::decide_reveal,
+        access_api::get_rules,
+        access_api::put_rules,
+        access_api::block_foreign,
     ),
     components(schemas(Problem)),
     modifiers(&BearerAuth)
@@ -303,7 +310,8 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-/// The API router with its middleware: body limit, timeout, security
+/// The API router with its middleware: body limit (every body extractor
+/// answers 413 as a problem), timeout, security
 /// headers; no CORS layer (browsers on other origins are refused by default).
 pub(crate) fn router(state: AppState) -> Router {
     let config = state.inner.config.clone();
@@ -371,6 +379,11 @@ pub(crate) fn router(state: AppState) -> Router {
             "/tenants/{tenant}/reveal-requests/{rid}/decision",
             post(crm::decide_reveal),
         )
+        .route(
+            "/access/rules",
+            get(access_api::get_rules).put(access_api::put_rules),
+        )
+        .route("/access/block-foreign", put(access_api::block_foreign))
         .route("/audit/events", get(ops::audit_events))
         .route("/audit/verify", get(ops::audit_verify))
         .route("/audit/export", get(ops::audit_export));
@@ -380,7 +393,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .nest("/api/v1", api)
         .fallback(ops::not_found)
         .with_state(state)
-        .layer(RequestBodyLimitLayer::new(config.body_limit))
+        .layer(DefaultBodyLimit::max(config.body_limit))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             config.request_timeout,

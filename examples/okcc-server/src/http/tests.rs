@@ -273,6 +273,8 @@ async fn req_10_health_openapi_and_security_headers() {
         "/api/v1/tenants/{tenant}/reveal-requests",
         "/api/v1/tenants/{tenant}/reveal-requests/{rid}/decision",
         "/api/v1/audit/events",
+        "/api/v1/access/rules",
+        "/api/v1/access/block-foreign",
         "/api/v1/audit/verify",
         "/api/v1/audit/export",
     ] {
@@ -1243,7 +1245,7 @@ async fn req_10_body_limit_and_malformed_json_are_problems() {
             Some(json!({"user": big, "password": "x"})),
         )
         .await;
-    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_problem(&r, StatusCode::PAYLOAD_TOO_LARGE, "body-too-large");
     let mut req = Request::builder()
         .method(Method::POST)
         .uri("/api/v1/sessions")
@@ -1257,4 +1259,81 @@ async fn req_10_body_limit_and_malformed_json_are_problems() {
     let resp = api.app.clone().oneshot(req).await.expect("infallible");
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     assert_eq!(resp.headers()["content-type"], "application/problem+json");
+}
+
+#[tokio::test]
+async fn req_2_access_rules_and_block_foreign_switch() {
+    let (api, w) = Api::world().await;
+    let denied = api
+        .call(
+            Method::PUT,
+            "/api/v1/access/rules",
+            Some(&w.boss),
+            Some(json!({"text": "deny 10.0.0.0/8"})),
+        )
+        .await;
+    assert_problem(&denied, StatusCode::FORBIDDEN, "forbidden");
+    let get_denied = api
+        .call(Method::GET, "/api/v1/access/rules", Some(&w.boss), None)
+        .await;
+    assert_problem(&get_denied, StatusCode::FORBIDDEN, "forbidden");
+    let ok = api
+        .call(
+            Method::PUT,
+            "/api/v1/access/rules",
+            Some(&w.root),
+            Some(json!({"text": "deny 198.51.100.0/24\n"})),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{:?}", ok.body);
+    let before = api
+        .call(Method::GET, "/api/v1/access/rules", Some(&w.root), None)
+        .await;
+    let bad = api
+        .call(
+            Method::PUT,
+            "/api/v1/access/rules",
+            Some(&w.root),
+            Some(json!({"text": "deny 300.1.1.1\nallow 10.0.0.0/8\n"})),
+        )
+        .await;
+    assert_problem(&bad, StatusCode::UNPROCESSABLE_ENTITY, "invalid-rules");
+    let after = api
+        .call(Method::GET, "/api/v1/access/rules", Some(&w.root), None)
+        .await;
+    assert_eq!(before.body, after.body);
+    let blocked = api
+        .call_from(
+            "198.51.100.9".parse().expect("ip"),
+            Method::POST,
+            "/api/v1/sessions",
+            None,
+            Some(json!({"user": "root", "password": STRONG2})),
+        )
+        .await;
+    assert_problem(&blocked, StatusCode::FORBIDDEN, "access-denied");
+    // No GeoIP database: the switch cannot be turned on, and stays off.
+    let switch = api
+        .call(
+            Method::PUT,
+            "/api/v1/access/block-foreign",
+            Some(&w.root),
+            Some(json!({"on": true})),
+        )
+        .await;
+    assert_problem(
+        &switch,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "block-foreign-unavailable",
+    );
+    assert_eq!(after.body["block_foreign"], json!(false));
+    let off = api
+        .call(
+            Method::PUT,
+            "/api/v1/access/block-foreign",
+            Some(&w.root),
+            Some(json!({"on": false})),
+        )
+        .await;
+    assert_eq!(off.status, StatusCode::OK, "{:?}", off.body);
 }
