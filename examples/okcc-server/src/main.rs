@@ -12,6 +12,7 @@ mod audit;
 mod backup;
 mod content_check;
 mod guard;
+mod http;
 mod mask;
 mod password;
 
