@@ -42,7 +42,8 @@ pub const MAX_PENDING_ALERTS: usize = 1024;
 /// Finds the tenant an account belongs to (`None`: the stage's default tenant).
 pub type TenantOf = Arc<dyn Fn(&str) -> Option<TenantId> + Send + Sync>;
 
-/// The pipeline's stage 9 over a [`TollGuard`]. See the [module docs](self).
+/// The pipeline's stage 9 over a [`TollGuard`]: finds the tenant, reads
+/// local time, runs the guard and queues its alerts.
 pub struct TollStage {
     inner: Mutex<Inner>,
     default_tenant: TenantId,
