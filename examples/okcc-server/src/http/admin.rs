@@ -584,21 +584,33 @@ pub(crate) struct ExtensionPage {
 /// runs the full list).
 const WEAK_CANDIDATES: usize = 500;
 
-fn weak_reasons(name: &str, realm: &str, credential: Option<&SipCredential>) -> Vec<String> {
+/// The dictionary a listing tries against each stored HA1, built once per
+/// listing: the top-ten list, then the first [`WEAK_CANDIDATES`] entries of
+/// the common-passwords list.
+fn weak_dictionary() -> Vec<&'static str> {
+    TOP_TEN
+        .iter()
+        .copied()
+        .chain(WeakList::entries().take(WEAK_CANDIDATES))
+        .collect()
+}
+
+fn weak_reasons(
+    name: &str,
+    realm: &str,
+    credential: Option<&SipCredential>,
+    dictionary: &[&str],
+) -> Vec<String> {
     let Some(cred) = credential else {
         return vec!["no password is set".to_owned()];
     };
-    let mut candidates: Vec<&str> = vec![name];
-    candidates.extend(TOP_TEN);
-    for c in WeakList::entries().take(WEAK_CANDIDATES) {
-        candidates.push(c);
-    }
-    let audit = Ha1Audit::new(realm, &candidates);
     let record = Ha1Record::new(name, cred.ha1(DigestAlgorithm::Md5).clone());
-    match audit.check(&record) {
-        None => Vec::new(),
-        Some(0) => vec!["the password equals the extension name".to_owned()],
-        Some(_) => vec!["the password is on the common-passwords list".to_owned()],
+    if Ha1Audit::new(realm, &[name]).check(&record).is_some() {
+        vec!["the password equals the extension name".to_owned()]
+    } else if Ha1Audit::new(realm, dictionary).check(&record).is_some() {
+        vec!["the password is on the common-passwords list".to_owned()]
+    } else {
+        Vec::new()
     }
 }
 
@@ -636,9 +648,10 @@ pub(crate) async fn list_extensions(
         rows.push((e, cred));
     }
     let items = tokio::task::spawn_blocking(move || {
+        let dictionary = weak_dictionary();
         rows.into_iter()
             .map(|(e, cred)| {
-                let reasons = weak_reasons(&e.name, &realm, cred.as_ref());
+                let reasons = weak_reasons(&e.name, &realm, cred.as_ref(), &dictionary);
                 ExtensionView {
                     scope: scope_name(&e.owner),
                     weak: !reasons.is_empty(),
