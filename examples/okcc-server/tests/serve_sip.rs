@@ -557,3 +557,153 @@ fn req_9_sipp_register_with_md5_digest() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Starts the server with `config` and no UDP listener wait (TCP/TLS).
+fn start_streams(dir: &Path, config: &str, args: &[&str]) -> Child {
+    let cfg = dir.join("okcc.toml");
+    std::fs::write(&cfg, config).unwrap();
+    Command::new(BIN)
+        .arg("serve")
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["--sip-udp", "off", "--http", "off"])
+        .args(args)
+        .env(
+            "RUST_LOG",
+            std::env::var("TEST_SERVER_LOG").unwrap_or_else(|_| "warn".to_owned()),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap()
+}
+
+fn options_over(local: SocketAddr, server: SocketAddr, transport: &str) -> String {
+    format!(
+        "OPTIONS sip:{server} SIP/2.0\r\nVia: SIP/2.0/{transport} {local};branch=z9hG4bKs{}\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:probe@{local}>;tag=1\r\nTo: <sip:{server}>\r\n\
+         Call-ID: s{}@t\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+        local.port(),
+        local.port()
+    )
+}
+
+/// Connects to `addr`, retrying while the server starts.
+fn connect(addr: SocketAddr) -> std::net::TcpStream {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match std::net::TcpStream::connect(addr) {
+            Ok(s) => return s,
+            Err(e) if Instant::now() > deadline => panic!("cannot connect to {addr}: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+/// Reads one SIP message (headers and an empty body) from a stream.
+fn read_message(s: &mut impl std::io::Read) -> Option<String> {
+    let mut buf = Vec::new();
+    let mut b = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        match s.read(&mut b) {
+            Ok(1) => buf.push(b[0]),
+            _ => return None,
+        }
+    }
+    Some(String::from_utf8_lossy(&buf).into_owned())
+}
+
+#[test]
+fn req_9_tcp_connections_per_source_are_limited_and_idle_ones_closed() {
+    use std::io::{Read, Write as _};
+    if !in_own_netns("req_9_tcp_connections_per_source_are_limited_and_idle_ones_closed") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let mut child = start_streams(
+        dir.path(),
+        "max_connections_per_source = 2\ntcp_idle_timeout_secs = 2\n",
+        &["--sip-tcp", &addr.to_string()],
+    );
+    let mut a = connect(addr);
+    let mut b = connect(addr);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut c = connect(addr);
+    c.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let mut one = [0u8; 1];
+    assert!(
+        matches!(c.read(&mut one), Ok(0) | Err(_)),
+        "the third connection from one source is closed"
+    );
+    for s in [&mut a, &mut b] {
+        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        let local = s.local_addr().unwrap();
+        s.write_all(options_over(local, addr, "TCP").as_bytes())
+            .unwrap();
+        let r = read_message(s).expect("an answer on an admitted connection");
+        assert_eq!(status(&r), 200, "{r}");
+    }
+    // Idle for longer than tcp_idle_timeout_secs: closed by the server.
+    a.set_read_timeout(Some(Duration::from_secs(6))).unwrap();
+    assert!(
+        matches!(a.read(&mut one), Ok(0) | Err(_)),
+        "idle connection closed"
+    );
+    // Slots free up once connections are gone.
+    drop(b);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut d = connect(addr);
+    d.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let local = d.local_addr().unwrap();
+    d.write_all(options_over(local, addr, "TCP").as_bytes())
+        .unwrap();
+    assert_eq!(status(&read_message(&mut d).expect("answer")), 200);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn req_9_sip_over_tls_with_a_self_signed_certificate() {
+    use std::io::Write as _;
+    if !in_own_netns("req_9_sip_over_tls_with_a_self_signed_certificate") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let mut child = start_streams(
+        dir.path(),
+        &format!(
+            "tls_cert = {:?}\ntls_key = {:?}\n",
+            cert.to_str().unwrap(),
+            key.to_str().unwrap()
+        ),
+        &["--sip-tcp", "off", "--sip-tls", &addr.to_string()],
+    );
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ck.cert.der().clone()).unwrap();
+    let config = std::sync::Arc::new(
+        rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    );
+    let tcp = connect(addr);
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let local = tcp.local_addr().unwrap();
+    let conn = rustls::ClientConnection::new(config, "localhost".try_into().unwrap()).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    tls.write_all(options_over(local, addr, "TLS").as_bytes())
+        .unwrap();
+    let r = read_message(&mut tls).expect("an answer over TLS");
+    assert_eq!(status(&r), 200, "{r}");
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -84,6 +84,60 @@ impl Default for RegistrarConfig {
     }
 }
 
+/// Where calls to external numbers go (`[trunk]`).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TrunkConfig {
+    /// The gateway: `IP:port`, or `host:port` with a host name from this
+    /// file (resolved once at start-up; names in SIP messages are never
+    /// resolved).
+    pub(crate) address: String,
+    /// `udp` (default) or `tcp`.
+    #[serde(default = "default_trunk_transport")]
+    pub(crate) transport: String,
+}
+
+fn default_trunk_transport() -> String {
+    "udp".to_owned()
+}
+
+/// Call routing and per-call policy (`[proxy]`).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct ProxyConfig {
+    /// A Request-URI user that is not a local extension, made only of
+    /// digits (with one leading `+`) and starting with one of these
+    /// prefixes, is an external number and goes to the trunk.
+    pub(crate) external_prefixes: Vec<String>,
+    /// Extensions whose phones see the caller's number masked.
+    pub(crate) mask_callees: Vec<String>,
+    /// `middle4` (`138****5678`) or `full` (`00000000`).
+    pub(crate) mask_mode: okcc_core::mask::MaskMode,
+    /// Most calls in progress at once (dialog table size); more get 503.
+    pub(crate) max_calls: usize,
+    /// The tenant of extensions that name none (toll-fraud limits).
+    pub(crate) default_tenant: String,
+    /// Offset of local time from UTC, in seconds (toll time windows).
+    pub(crate) utc_offset_secs: i32,
+    /// The address put in Via and Record-Route when a listener is bound to
+    /// `0.0.0.0` / `::` (`None`: the address the caller used, if an IP).
+    pub(crate) advertise: Option<std::net::IpAddr>,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        Self {
+            external_prefixes: vec!["0".to_owned(), "+".to_owned()],
+            mask_callees: Vec::new(),
+            mask_mode: okcc_core::mask::MaskMode::MiddleFour,
+            max_calls: 10_000,
+            default_tenant: "default".to_owned(),
+            utc_offset_secs: 0,
+            advertise: None,
+        }
+    }
+}
+
 /// The whole server configuration.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
@@ -117,12 +171,20 @@ pub(crate) struct Config {
     pub(crate) digest_algorithms: Vec<String>,
     /// Seconds a TCP/TLS connection may stay idle.
     pub(crate) tcp_idle_timeout_secs: u64,
+    /// Most TCP/TLS connections one source address may hold at once.
+    pub(crate) max_connections_per_source: usize,
     /// Most SIP requests handled at once; more are answered 503.
     pub(crate) max_concurrent_requests: usize,
     /// Log format.
     pub(crate) log_format: LogFormat,
     /// Registrar limits.
     pub(crate) registrar: RegistrarConfig,
+    /// Call routing.
+    pub(crate) proxy: ProxyConfig,
+    /// The gateway for external numbers (`None`: external calls get 404).
+    pub(crate) trunk: Option<TrunkConfig>,
+    /// Toll-fraud policy of every tenant (okcc-core's `TollPolicy`).
+    pub(crate) toll: okcc_core::toll::TollPolicy,
 }
 
 impl Default for Config {
@@ -142,9 +204,13 @@ impl Default for Config {
             domains: Vec::new(),
             digest_algorithms: vec!["SHA-256".to_owned(), "MD5".to_owned()],
             tcp_idle_timeout_secs: 120,
+            max_connections_per_source: 32,
             max_concurrent_requests: 1024,
             log_format: LogFormat::Text,
             registrar: RegistrarConfig::default(),
+            proxy: ProxyConfig::default(),
+            trunk: None,
+            toll: okcc_core::toll::TollPolicy::default(),
         }
     }
 }
@@ -259,11 +325,16 @@ impl Config {
         if r.max_contacts == 0 {
             return Err("registrar.max_contacts must be at least 1".to_owned());
         }
-        if self.sip_tls.is_some() {
-            return Err("sip_tls: TLS transport is not wired yet; set it to off".to_owned());
+        if self.sip_tls.is_some() && (self.tls_cert.is_none() || self.tls_key.is_none()) {
+            return Err("sip_tls needs tls_cert and tls_key (PEM files)".to_owned());
         }
-        if self.sip_udp.is_none() && self.sip_tcp.is_none() {
-            return Err("no SIP transport enabled (sip_udp and sip_tcp are both off)".to_owned());
+        if self.sip_udp.is_none() && self.sip_tcp.is_none() && self.sip_tls.is_none() {
+            return Err(
+                "no SIP transport enabled (sip_udp, sip_tcp and sip_tls are all off)".to_owned(),
+            );
+        }
+        if self.max_connections_per_source == 0 {
+            return Err("max_connections_per_source must be at least 1".to_owned());
         }
         if self.realm.is_empty() || self.realm.contains(['"', '\\', '\r', '\n']) {
             return Err(
@@ -277,6 +348,35 @@ impl Config {
             if okcc_sip::digest::Algorithm::from_token(a).is_none() {
                 return Err(format!("digest_algorithms: unknown algorithm `{a}`"));
             }
+        }
+        if let Some(t) = &self.trunk {
+            if !matches!(t.transport.as_str(), "udp" | "tcp") {
+                return Err(format!(
+                    "trunk.transport: `{}` is neither `udp` nor `tcp`",
+                    t.transport
+                ));
+            }
+            if t.address
+                .rsplit_once(':')
+                .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
+            {
+                return Err(format!(
+                    "trunk.address: `{}` is not IP:port or host:port",
+                    t.address
+                ));
+            }
+        }
+        if self.proxy.max_calls == 0 {
+            return Err("proxy.max_calls must be at least 1".to_owned());
+        }
+        if okcc_core::TenantId::new(&self.proxy.default_tenant).is_err() {
+            return Err(format!(
+                "proxy.default_tenant: `{}` is not a valid tenant id",
+                self.proxy.default_tenant
+            ));
+        }
+        if let Err(e) = self.toll.clone().validate() {
+            return Err(format!("toll: {e}"));
         }
         if self.max_concurrent_requests == 0 {
             return Err("max_concurrent_requests must be at least 1".to_owned());

@@ -1,6 +1,8 @@
-//! okcc in rsipstack's hook points.
+//! okcc in rsipstack's hook points, over the library pipeline
+//! [`okcc_sip::pipeline::Guard`] (its ban table, flood, scanner and
+//! brute-force state; the REST layer shares the same `Arc<Guard>`).
 //!
-//! - [`Guard::pre_parse`] is the `TransportWhitelist`: per UDP datagram and
+//! - [`pre_parse`] is the `TransportWhitelist`: per UDP datagram and
 //!   per TCP connection, before any parsing. Access rules (IP, CIDR,
 //!   region), the three ban lists and the flood counter. In-memory only.
 //! - [`Inspector`] is the `TransportEventInspector`: after the stack parsed a
@@ -10,14 +12,15 @@
 //! rsipstack's transport → endpoint channels are unbounded, so everything
 //! that can be refused is refused here, before it is queued.
 
-use std::net::IpAddr;
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use async_trait::async_trait;
-use okcc_core::access::{AccessControl, AccessRequest, Channel};
-use okcc_core::guard::{BanTable, BruteForceGuard, FloodGuard, ScannerGuard};
+use okcc_core::access::{AccessRequest, Channel};
+use okcc_sip::pipeline::Guard;
 use okcc_sip::{Limits, SipMethod, SipRequestView};
 use rsipstack::sip::SipMessage;
 use rsipstack::transaction::endpoint::TransportEventInspector;
@@ -38,6 +41,8 @@ pub(crate) struct Metrics {
     pub(crate) auth_failures: AtomicU64,
     /// Requests answered 503 because too many were in progress.
     pub(crate) overload_503: AtomicU64,
+    /// TCP/TLS connections closed because their source held too many.
+    pub(crate) refused_connections: AtomicU64,
 }
 
 impl Metrics {
@@ -51,6 +56,7 @@ impl Metrics {
              # TYPE okcc_sip_registrations_total counter\nokcc_sip_registrations_total {}\n\
              # TYPE okcc_sip_auth_failures_total counter\nokcc_sip_auth_failures_total {}\n\
              # TYPE okcc_sip_overload_total counter\nokcc_sip_overload_total {}\n\
+             # TYPE okcc_sip_refused_connections_total counter\nokcc_sip_refused_connections_total {}\n\
              # TYPE okcc_sip_bindings gauge\nokcc_sip_bindings {bindings}\n\
              # TYPE okcc_guard_bans gauge\nokcc_guard_bans {bans}\n",
             c(&self.dropped_pre_parse),
@@ -59,61 +65,107 @@ impl Metrics {
             c(&self.registrations),
             c(&self.auth_failures),
             c(&self.overload_503),
+            c(&self.refused_connections),
         )
     }
 }
 
-/// The guard state shared by the hooks and the transaction loop.
-#[derive(Debug)]
-pub(crate) struct Guard {
-    /// Compiled access rules.
-    pub(crate) access: AccessControl,
-    /// Wrong-password bans.
-    pub(crate) brute: Mutex<BruteForceGuard>,
-    /// Scanner bans.
-    pub(crate) scanner: Mutex<ScannerGuard>,
-    /// Flood bans.
-    pub(crate) flood: Mutex<FloodGuard>,
-    /// The bans in force (all kinds), shared by the three guards.
-    pub(crate) bans: Mutex<BanTable>,
-    /// Counters.
-    pub(crate) metrics: Arc<Metrics>,
+/// The pre-parse verdict for a source (the `TransportWhitelist`): the
+/// library pipeline's stage 0 ([`Guard::pre_parse`]: trusted, bans,
+/// blacklist, region), then the flood counter, which must run here because
+/// rsipstack queues everything that passes on an unbounded channel.
+/// `false` drops silently.
+pub(crate) fn pre_parse(guard: &Guard, metrics: &Metrics, ip: IpAddr, now: Instant) -> bool {
+    let ip = ip.to_canonical();
+    let policy = guard.access().policy();
+    let trusted = [Channel::SipRegister, Channel::SipCall]
+        .into_iter()
+        .any(|c| {
+            policy
+                .check(&AccessRequest::new(ip, c))
+                .skips_later_checks()
+        });
+    if trusted {
+        return true;
+    }
+    let ok = guard.pre_parse(ip, now).is_allow() && {
+        let mut st = guard.state();
+        let st = &mut *st;
+        st.flood.check(ip, now, &mut st.bans).is_allow()
+    };
+    if !ok {
+        metrics.dropped_pre_parse.fetch_add(1, Ordering::Relaxed);
+    }
+    ok
 }
 
-impl Guard {
-    /// The pre-parse verdict for a source: `false` drops silently.
-    pub(crate) fn pre_parse(&self, ip: IpAddr, now: Instant) -> bool {
-        let ip = ip.to_canonical();
-        let reg = self
-            .access
-            .check(&AccessRequest::new(ip, Channel::SipRegister));
-        if reg.skips_later_checks() {
-            return true;
+/// How many sources are banned now.
+pub(crate) fn ban_count(guard: &Guard, now: Instant) -> usize {
+    guard.bans(now).len()
+}
+
+/// Live stream connections (TCP and TLS) per source address: a source
+/// holding `max` connections has the next one closed at once. Entries
+/// exist only for live connections, so memory is bounded by the
+/// process's file descriptors.
+#[derive(Debug)]
+pub(crate) struct ConnLimiter {
+    max: usize,
+    state: Mutex<ConnState>,
+}
+
+#[derive(Debug, Default)]
+struct ConnState {
+    per_ip: HashMap<IpAddr, usize>,
+    admitted: HashSet<SocketAddr>,
+}
+
+impl ConnLimiter {
+    /// At most `max` connections per source address.
+    pub(crate) fn new(max: usize) -> Self {
+        Self {
+            max,
+            state: Mutex::new(ConnState::default()),
         }
-        let call = self.access.check(&AccessRequest::new(ip, Channel::SipCall));
-        let ok = (reg.is_allowed() || call.is_allowed())
-            && !self.banned(ip, now)
-            && self.flood.lock().is_ok_and(|mut f| {
-                self.bans
-                    .lock()
-                    .is_ok_and(|mut b| f.check(ip, now, &mut b).is_allow())
-            });
-        if !ok {
-            self.metrics
-                .dropped_pre_parse
-                .fetch_add(1, Ordering::Relaxed);
-        }
-        ok
     }
 
-    /// Whether any ban list holds `ip`.
-    pub(crate) fn banned(&self, ip: IpAddr, now: Instant) -> bool {
-        self.bans.lock().map_or(true, |b| b.is_banned(ip, now))
+    fn lock(&self) -> MutexGuard<'_, ConnState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// How many sources are banned now.
-    pub(crate) fn ban_count(&self, now: Instant) -> usize {
-        self.bans.lock().map_or(0, |b| b.list(now).len())
+    /// A connection from `peer` was accepted: `false` when its source is
+    /// over the limit (close it).
+    pub(crate) fn open(&self, peer: SocketAddr) -> bool {
+        let mut st = self.lock();
+        let ip = peer.ip().to_canonical();
+        let n = st.per_ip.get(&ip).copied().unwrap_or(0);
+        if n >= self.max || st.admitted.contains(&peer) {
+            return false;
+        }
+        st.per_ip.insert(ip, n + 1);
+        st.admitted.insert(peer);
+        true
+    }
+
+    /// The connection from `peer` is gone.
+    pub(crate) fn closed(&self, peer: SocketAddr) {
+        let mut st = self.lock();
+        if !st.admitted.remove(&peer) {
+            return;
+        }
+        let ip = peer.ip().to_canonical();
+        if let Some(n) = st.per_ip.get_mut(&ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                st.per_ip.remove(&ip);
+            }
+        }
+    }
+
+    /// Live connections from `ip`.
+    #[cfg(test)]
+    pub(crate) fn live(&self, ip: IpAddr) -> usize {
+        self.lock().per_ip.get(&ip).copied().unwrap_or(0)
     }
 }
 
@@ -121,8 +173,12 @@ impl Guard {
 pub(crate) struct Inspector {
     /// Shared guard.
     pub(crate) guard: Arc<Guard>,
+    /// Counters.
+    pub(crate) metrics: Arc<Metrics>,
     /// Parser limits.
     pub(crate) limits: Limits,
+    /// Stream connections per source.
+    pub(crate) connections: Arc<ConnLimiter>,
 }
 
 impl Inspector {
@@ -137,13 +193,16 @@ impl Inspector {
             SipMethod::Register => view.to_user(),
             _ => view.request_uri.user,
         };
-        let Ok(mut scanner) = self.guard.scanner.lock() else {
-            return false;
-        };
-        let Ok(mut bans) = self.guard.bans.lock() else {
-            return false;
-        };
-        let d = scanner.check(ip, view.method_raw, view.user_agent, target, now, &mut bans);
+        let mut st = self.guard.state();
+        let st = &mut *st;
+        let d = st.scanner.check(
+            ip,
+            view.method_raw,
+            view.user_agent,
+            target,
+            now,
+            &mut st.bans,
+        );
         if let Some(denial) = d.denial() {
             tracing::warn!(source = %ip, rule = %denial.rule, "scanner dropped");
             return false;
@@ -155,6 +214,31 @@ impl Inspector {
 #[async_trait]
 impl TransportEventInspector for Inspector {
     async fn handle(&self, event: TransportEvent) -> Option<TransportEvent> {
+        let peer = |c: &rsipstack::transport::SipConnection| {
+            c.get_remote_addr().and_then(|a| a.get_socketaddr().ok())
+        };
+        match &event {
+            TransportEvent::New(c) if c.is_reliable() => {
+                if let Some(p) = peer(c)
+                    && !self.connections.open(p)
+                {
+                    tracing::info!(source = %p.ip(), "connection refused: too many from this source");
+                    self.metrics
+                        .refused_connections
+                        .fetch_add(1, Ordering::Relaxed);
+                    let _ = c.close().await;
+                    return None;
+                }
+                return Some(event);
+            }
+            TransportEvent::Closed(c) => {
+                if let Some(p) = peer(c) {
+                    self.connections.closed(p);
+                }
+                return Some(event);
+            }
+            _ => {}
+        }
         let TransportEvent::Incoming(SipMessage::Request(req), _, from) = &event else {
             return Some(event);
         };
@@ -164,13 +248,39 @@ impl TransportEventInspector for Inspector {
         };
         let wire = req.to_string();
         let now = Instant::now();
-        if self.guard.banned(ip, now) || !self.admit(wire.as_bytes(), ip, now) {
-            self.guard
-                .metrics
+        let banned = self.guard.state().bans.is_banned(ip.to_canonical(), now);
+        if banned || !self.admit(wire.as_bytes(), ip.to_canonical(), now) {
+            self.metrics
                 .dropped_inspector
                 .fetch_add(1, Ordering::Relaxed);
             return None;
         }
         Some(event)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn req_9_connection_limit_per_source_and_release_on_close() {
+        let l = ConnLimiter::new(2);
+        let a1: SocketAddr = "192.0.2.1:4001".parse().unwrap();
+        let a2: SocketAddr = "192.0.2.1:4002".parse().unwrap();
+        let a3: SocketAddr = "192.0.2.1:4003".parse().unwrap();
+        let b1: SocketAddr = "192.0.2.2:4001".parse().unwrap();
+        assert!(l.open(a1));
+        assert!(l.open(a2));
+        assert!(!l.open(a3), "third connection from one source refused");
+        assert!(l.open(b1), "other sources unaffected");
+        l.closed(a3); // never admitted: changes nothing
+        assert_eq!(l.live(a1.ip()), 2);
+        l.closed(a1);
+        assert!(l.open(a3), "a slot frees when a connection closes");
+        l.closed(a2);
+        l.closed(a3);
+        l.closed(a3);
+        assert_eq!(l.live(a1.ip()), 0);
     }
 }

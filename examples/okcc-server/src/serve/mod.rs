@@ -11,21 +11,20 @@
 
 pub(crate) mod config;
 pub(crate) mod hooks;
+pub(crate) mod proxy;
 pub(crate) mod registrar;
+pub(crate) mod tls;
 
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use okcc_core::access::{AccessControl, AccessRequest, Channel};
+use okcc_core::credential::MemoryCredentialStore;
 use okcc_core::geo::GeoLookup;
 use okcc_core::geo::maxmind::MaxMindGeo;
-use okcc_core::guard::{
-    BanConfig, BanTable, BruteForceConfig, BruteForceGuard, FloodConfig, FloodGuard, ScannerConfig,
-    ScannerGuard,
-};
 use okcc_core::ids::UserId;
 use okcc_sip::digest::{DigestAuthorization, DigestConfig, DigestFailure, DigestServer};
 use okcc_sip::view::{Contact, NameAddr};
@@ -40,24 +39,29 @@ use tokio_util::sync::CancellationToken;
 
 use crate::extension::ExtensionFile;
 use config::{Config, LogFormat, ServeArgs};
-use hooks::{Guard, Inspector, Metrics};
+use hooks::{Inspector, Metrics};
+use okcc_sip::pipeline::{Guard, GuardConfig, TollStage};
 use registrar::{
     ContactSpec, FileRegistrationStore, RegisterOutcome, RegisterRequest, RegistrationStore,
 };
 
 /// The methods this server answers; others get 405 (known) or 501 (unknown).
-const ALLOW: &str = "REGISTER, OPTIONS";
+const ALLOW: &str =
+    "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, MESSAGE, NOTIFY, REFER, PRACK";
 
 /// Everything a request handler needs.
 struct Server {
     cfg: Config,
-    digest: DigestServer,
+    toll: Arc<TollStage>,
     extensions: ExtensionFile,
     bindings: Box<dyn RegistrationStore>,
     guard: Arc<Guard>,
     metrics: Arc<Metrics>,
     limits: Limits,
     register_lock: tokio::sync::Mutex<()>,
+    calls: proxy::Calls,
+    endpoint: rsipstack::transaction::endpoint::EndpointInnerRef,
+    trunk: Option<rsipstack::transport::SipAddr>,
     served_hosts: Vec<String>,
     any_ip_literal: bool,
 }
@@ -122,7 +126,12 @@ fn nonce_secret(cfg: &Config) -> Result<Vec<u8>, String> {
     Ok(k)
 }
 
-fn build_guard(cfg: &Config, metrics: Arc<Metrics>) -> Result<Guard, String> {
+/// The library pipeline over the configured access rules and GeoIP
+/// database. Digest authentication (stage 8) runs in [`Server::register`] /
+/// the proxy against the extension file's HA1 values through the guard's
+/// own [`DigestServer`] and brute-force state, so the pipeline's
+/// credential-store stage is switched off here.
+fn build_guard(cfg: &Config, digest: DigestServer, toll: Arc<TollStage>) -> Result<Guard, String> {
     let geo: Option<Arc<dyn GeoLookup>> = match &cfg.geoip {
         Some(p) => Some(Arc::new(
             MaxMindGeo::open(p).map_err(|e| format!("{}: {e}", p.display()))?,
@@ -136,21 +145,21 @@ fn build_guard(cfg: &Config, metrics: Arc<Metrics>) -> Result<Guard, String> {
             .replace_rules(&rules)
             .map_err(|e| format!("{}: {e}", path.display()))?;
     }
-    Ok(Guard {
-        access,
-        brute: Mutex::new(BruteForceGuard::new(BruteForceConfig::default())),
-        scanner: Mutex::new(ScannerGuard::new(ScannerConfig::default())),
-        flood: Mutex::new(FloodGuard::new(FloodConfig::default())),
-        bans: Mutex::new(BanTable::new(BanConfig::default())),
-        metrics,
-    })
+    let mut gc = GuardConfig::default();
+    gc.authenticate = Vec::new();
+    Ok(Guard::new(
+        gc,
+        Arc::new(access),
+        Arc::new(digest),
+        Arc::new(MemoryCredentialStore::new()),
+    )
+    .with_call_check(toll))
 }
 
 async fn serve(cfg: Config) -> Result<(), String> {
     std::fs::create_dir_all(&cfg.data_dir)
         .map_err(|e| format!("cannot create {}: {e}", cfg.data_dir.display()))?;
     let metrics = Arc::new(Metrics::default());
-    let guard = Arc::new(build_guard(&cfg, Arc::clone(&metrics))?);
     let mut digest_cfg = DigestConfig::new(cfg.realm.clone(), nonce_secret(&cfg)?);
     digest_cfg.offer = cfg
         .digest_algorithms
@@ -158,15 +167,17 @@ async fn serve(cfg: Config) -> Result<(), String> {
         .filter_map(|a| okcc_sip::digest::Algorithm::from_token(a))
         .collect();
     let digest = DigestServer::new(digest_cfg);
+    let toll = Arc::new(proxy::toll_stage(&cfg)?);
+    let guard = Arc::new(build_guard(&cfg, digest, Arc::clone(&toll))?);
     let bindings = FileRegistrationStore::open(cfg.data_dir.join("bindings.json"))
         .map_err(|e| e.to_string())?;
 
     let token = CancellationToken::new();
     let transport = TransportLayer::new(token.clone());
     transport.set_stream_idle_timeout(Duration::from_secs(cfg.tcp_idle_timeout_secs));
-    let g = Arc::clone(&guard);
+    let (g, m) = (Arc::clone(&guard), Arc::clone(&metrics));
     transport.set_whitelist(move |ip: IpAddr| {
-        let ok = g.pre_parse(ip, Instant::now());
+        let ok = hooks::pre_parse(&g, &m, ip, Instant::now());
         async move { ok }
     });
     let mut served_hosts: Vec<String> =
@@ -187,7 +198,15 @@ async fn serve(cfg: Config) -> Result<(), String> {
         tracing::info!(addr = %a, "SIP/TCP listening");
         transport.add_transport(c.into());
     }
-    for a in [cfg.sip_udp, cfg.sip_tcp].into_iter().flatten() {
+    if let (Some(a), Some(cert), Some(key)) = (cfg.sip_tls, &cfg.tls_cert, &cfg.tls_key) {
+        let c = tls::listener(a, cert, key).await?;
+        tracing::info!(addr = %a, "SIP/TLS listening");
+        transport.add_transport(c.into());
+    }
+    for a in [cfg.sip_udp, cfg.sip_tcp, cfg.sip_tls]
+        .into_iter()
+        .flatten()
+    {
         if a.ip().is_unspecified() {
             any_ip_literal = true;
         } else {
@@ -200,7 +219,9 @@ async fn serve(cfg: Config) -> Result<(), String> {
         .with_user_agent("okcc-server")
         .with_transport_inspector(Box::new(Inspector {
             guard: Arc::clone(&guard),
+            metrics: Arc::clone(&metrics),
             limits: Limits::default(),
+            connections: Arc::new(hooks::ConnLimiter::new(cfg.max_connections_per_source)),
         }))
         .build();
     let mut incoming = endpoint
@@ -208,14 +229,18 @@ async fn serve(cfg: Config) -> Result<(), String> {
         .map_err(|e| format!("cannot take the transaction channel: {e}"))?;
 
     let max = cfg.max_concurrent_requests;
+    let trunk = cfg.trunk.as_ref().map(proxy::trunk_addr).transpose()?;
     let server = Arc::new(Server {
-        digest,
+        toll,
         extensions: ExtensionFile::new(&cfg.data_dir),
         bindings: Box::new(bindings),
         guard,
         metrics,
         limits: Limits::default(),
         register_lock: tokio::sync::Mutex::new(()),
+        calls: proxy::Calls::default(),
+        endpoint: Arc::clone(&endpoint.inner),
+        trunk,
         served_hosts,
         any_ip_literal,
         cfg,
@@ -231,6 +256,19 @@ async fn serve(cfg: Config) -> Result<(), String> {
     let ep2 = Arc::clone(&ep);
     let stack = tokio::spawn(async move { ep2.serve().await });
     let permits = Arc::new(Semaphore::new(max));
+    {
+        let s = Arc::clone(&server);
+        let t = token.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tokio::select! {
+                    () = t.cancelled() => return,
+                    _ = tick.tick() => s.sweep_calls(),
+                }
+            }
+        });
+    }
     tracing::info!("okcc-server ready");
     let stop = shutdown_signal();
     tokio::pin!(stop);
@@ -306,7 +344,7 @@ async fn http_loop(
                 (
                     "200 OK",
                     s.metrics
-                        .render(bindings, s.guard.ban_count(Instant::now())),
+                        .render(bindings, hooks::ban_count(&s.guard, Instant::now())),
                 )
             } else if head.starts_with(b"GET /healthz ") {
                 ("200 OK", "ok\n".to_owned())
@@ -459,15 +497,23 @@ impl Server {
                 return;
             }
         };
+        let in_dialog = view.to.tag.is_some();
         match view.method {
             SipMethod::Register => self.register(&mut tx, &view).await,
+            SipMethod::Invite if in_dialog => self.in_dialog(tx, &view, &wire).await,
+            SipMethod::Invite => self.invite(tx, &view, &wire).await,
+            // The stack absorbs ACKs of non-2xx answers and hands ACKs of
+            // 2xx to the INVITE's transaction; a stray one is dropped.
+            SipMethod::Ack => {}
+            SipMethod::Options if in_dialog => self.in_dialog(tx, &view, &wire).await,
             SipMethod::Options => {
-                let status =
-                    if self.serves_host(view.request_uri.host) && view.request_uri.user.is_none() {
-                        StatusCode::OK
-                    } else {
-                        StatusCode::Forbidden
-                    };
+                let status = if !self.serves_host(view.request_uri.host) {
+                    StatusCode::Forbidden
+                } else if view.request_uri.user.is_none() {
+                    StatusCode::OK
+                } else {
+                    StatusCode::NotFound
+                };
                 let _ = tx
                     .reply_with(status, vec![hdr("Allow", ALLOW.to_owned())], None)
                     .await;
@@ -480,6 +526,10 @@ impl Server {
                         None,
                     )
                     .await;
+            }
+            _ if in_dialog => self.in_dialog(tx, &view, &wire).await,
+            SipMethod::Bye => {
+                let _ = tx.reply(StatusCode::CallTransactionDoesNotExist).await;
             }
             _ => {
                 let _ = tx
@@ -519,7 +569,7 @@ impl Server {
         let mut req = AccessRequest::new(ip, Channel::SipRegister);
         req.account = account.as_ref();
         req.tenant = tenant.as_ref();
-        let access = self.guard.access.check(&req);
+        let access = self.guard.access().check(&req);
         if !access.is_allowed() {
             tracing::info!(source = %ip, rule = ?access.rule(), "REGISTER refused by access rule");
             let _ = tx.reply(StatusCode::Forbidden).await;
@@ -536,7 +586,8 @@ impl Server {
                     .as_ref()
                     .filter(|e| e.realm == self.cfg.realm)
                     .and_then(|e| e.ha1(auth.algorithm.hash()));
-                self.digest
+                self.guard
+                    .digest()
                     .verify(
                         &auth,
                         view.method_raw,
@@ -556,9 +607,10 @@ impl Server {
         };
         match verdict {
             Ok(_) => {
-                if let Ok(mut b) = self.guard.brute.lock() {
-                    b.record_success(ip, Some(aor_user), Instant::now());
-                }
+                self.guard
+                    .state()
+                    .brute_force
+                    .record_success(ip, Some(aor_user), Instant::now());
             }
             Err(DigestFailure::Stale) => {
                 self.challenge(tx, true).await;
@@ -566,12 +618,12 @@ impl Server {
             }
             Err(_) => {
                 self.metrics.auth_failures.fetch_add(1, Ordering::Relaxed);
-                let banned = match (self.guard.brute.lock(), self.guard.bans.lock()) {
-                    (Ok(mut b), Ok(mut bans)) => {
-                        b.record_failure(ip, Some(aor_user), Instant::now(), &mut bans)
-                            .ban
-                    }
-                    _ => None,
+                let banned = {
+                    let mut st = self.guard.state();
+                    let st = &mut *st;
+                    st.brute_force
+                        .record_failure(ip, Some(aor_user), Instant::now(), &mut st.bans)
+                        .ban
                 };
                 if banned.is_some() {
                     // From now on this source gets silence (whitelist drops it).
@@ -645,7 +697,8 @@ impl Server {
 
     async fn challenge(&self, tx: &mut Transaction, stale: bool) {
         let headers = self
-            .digest
+            .guard
+            .digest()
             .challenges(SystemTime::now(), stale)
             .into_iter()
             .map(|c| hdr("WWW-Authenticate", c))

@@ -1,0 +1,1063 @@
+//! The call proxy (RFC 3261 §16): INVITE, ACK, CANCEL, BYE, re-INVITE and
+//! other in-dialog requests between local extensions and to the configured
+//! trunk, transaction-stateful on rsipstack's client and server
+//! transactions (which retransmit over UDP).
+//!
+//! - **Never an open relay.** A new INVITE must name a domain this server
+//!   serves (403 otherwise) and a local extension (routed to its registered
+//!   bindings) or an external number matching `proxy.external_prefixes`
+//!   (routed to the configured trunk); anything else gets 404. Requests
+//!   only ever go to addresses the server observed itself (the address a
+//!   REGISTER or INVITE came from) or configured (the trunk); no name taken
+//!   from a message is ever resolved.
+//! - **Every new INVITE** is authenticated (`407` with `Proxy-Authenticate`,
+//!   the caller must be the `From` user) and passes the toll stage (`403` on
+//!   deny). The call is reported to the toll stage when answered (2xx) and
+//!   when it ends (BYE, CANCEL, failure, timeout, table expiry), so the
+//!   concurrent-call counters never leak.
+//! - **Dialogs** are kept in a bounded table keyed by Call-ID with the two
+//!   parties' addresses and tags; the proxy adds `Record-Route`, so BYE and
+//!   re-INVITEs come back through it and go to the other party only.
+//! - **Masking**: requests sent to a callee listed in `proxy.mask_callees`
+//!   have the caller's number in From, P-Asserted-Identity and
+//!   Remote-Party-ID masked by [`okcc_sip::masking::mask_caller`].
+//!
+//! Forwarded requests are rebuilt from the stack's serialisation of the
+//! received request (one header per line): our `Via` on top (new branch),
+//! `Max-Forwards` decremented (`483` at zero), our own `Route` removed,
+//! `Proxy-Authorization` (meant for us) removed; responses lose our `Via`.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use okcc_core::access::{AccessRequest, Channel};
+use okcc_core::toll::{CallOutcome, CollectCuts, TollConfig, TollGuard};
+use okcc_core::{TenantId, UserId};
+use okcc_sip::digest::{DigestAuthorization, DigestFailure};
+use okcc_sip::pipeline::{CallAttempt, CallCheck, TollStage};
+use okcc_sip::{SipMethod, SipRequestView};
+use rsipstack::sip::{HeadersExt, Method, Request, Response, SipMessage, StatusCode};
+use rsipstack::transaction::Transaction;
+use rsipstack::transaction::key::{TransactionKey, TransactionRole};
+use rsipstack::transport::SipAddr;
+
+use super::config::{Config, TrunkConfig};
+use super::{Server, hdr, host_of, split_list, unix_now};
+use crate::extension::ExtensionFile;
+
+/// How long an unanswered call may ring, and how long the proxy waits for
+/// the ACK of a 2xx (64 × T1).
+const ACK_WAIT: Duration = Duration::from_secs(32);
+
+/// Longest a call stays in the dialog table without any request (a lost
+/// BYE must not keep a concurrent-call slot forever).
+const DIALOG_IDLE: Duration = Duration::from_secs(4 * 3600);
+
+/// The toll stage of the server: one policy for every tenant, the caller's
+/// tenant read from the extension file.
+pub(crate) fn toll_stage(cfg: &Config) -> Result<TollStage, String> {
+    let policy = cfg
+        .toll
+        .clone()
+        .validate()
+        .map_err(|e| format!("toll: {e}"))?;
+    let tenant = TenantId::new(&cfg.proxy.default_tenant)
+        .map_err(|e| format!("proxy.default_tenant: {e}"))?;
+    let ext = Arc::new(ExtensionFile::new(&cfg.data_dir));
+    let tenant_of = move |account: &str| {
+        ext.get(account)
+            .ok()
+            .flatten()
+            .and_then(|e| e.tenant)
+            .and_then(|t| TenantId::new(&t).ok())
+    };
+    Ok(TollStage::new(
+        TollGuard::new(TollConfig::default(), policy),
+        tenant,
+        cfg.proxy.utc_offset_secs,
+    )
+    .with_tenant_of(Arc::new(tenant_of)))
+}
+
+/// Resolves the configured trunk address once (a host name from the
+/// configuration file, never from a message).
+pub(crate) fn trunk_addr(t: &TrunkConfig) -> Result<SipAddr, String> {
+    let sock = match t.address.parse::<SocketAddr>() {
+        Ok(a) => a,
+        Err(_) => t
+            .address
+            .to_socket_addrs()
+            .map_err(|e| format!("trunk.address `{}`: {e}", t.address))?
+            .next()
+            .ok_or_else(|| format!("trunk.address `{}`: no address", t.address))?,
+    };
+    let transport = if t.transport == "tcp" {
+        rsipstack::sip::Transport::Tcp
+    } else {
+        rsipstack::sip::Transport::Udp
+    };
+    Ok(sip_addr(transport, sock))
+}
+
+fn sip_addr(transport: rsipstack::sip::Transport, a: SocketAddr) -> SipAddr {
+    SipAddr {
+        r#type: Some(transport),
+        addr: a.into(),
+    }
+}
+
+/// Parses a binding's `udp:1.2.3.4:5060` source.
+fn binding_addr(source: &str) -> Option<SipAddr> {
+    let (t, a) = source.split_once(':')?;
+    let transport = match t {
+        "udp" => rsipstack::sip::Transport::Udp,
+        "tcp" => rsipstack::sip::Transport::Tcp,
+        _ => return None,
+    };
+    Some(sip_addr(transport, a.parse().ok()?))
+}
+
+fn socket_of(a: &SipAddr) -> Option<SocketAddr> {
+    a.addr.clone().try_into().ok()
+}
+
+/// One party of a call.
+#[derive(Clone, Debug)]
+struct Party {
+    addr: SipAddr,
+    /// Its dialog tag (`None` for the callee until it answers).
+    tag: Option<String>,
+}
+
+/// A call in the dialog table.
+#[derive(Clone, Debug)]
+struct Call {
+    caller: Party,
+    callee: Party,
+    /// Mask the caller's number on requests to the callee.
+    mask: bool,
+    /// Our `Record-Route` URI (host:port), also our `Via` host.
+    me: String,
+    /// The call has been answered.
+    answered: bool,
+    last_seen: Instant,
+}
+
+/// The dialog table (bounded by `proxy.max_calls`).
+#[derive(Debug, Default)]
+pub(crate) struct Calls {
+    map: Mutex<HashMap<String, Call>>,
+}
+
+impl Calls {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Call>> {
+        self.map.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Where a request goes.
+enum Route {
+    Local {
+        user: String,
+        targets: Vec<(String, SipAddr)>,
+    },
+    Trunk(SipAddr),
+}
+
+/// Which way an in-dialog request travels.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    ToCallee,
+    ToCaller,
+}
+
+/// `true` for a Request-URI user that is an external number under `prefixes`.
+pub(crate) fn is_external_number(user: &str, prefixes: &[String]) -> bool {
+    let digits = user.strip_prefix('+').unwrap_or(user);
+    !digits.is_empty()
+        && digits.len() <= 32
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && prefixes
+            .iter()
+            .any(|p| !p.is_empty() && user.starts_with(p.as_str()))
+}
+
+/// The address a request came from: Via `received` (else host) and
+/// `rport` (else port).
+pub(crate) fn via_source(view: &SipRequestView<'_>) -> Option<SocketAddr> {
+    let ip = super::source_ip(view)?;
+    let raw = view.via.raw;
+    let port = raw
+        .split(';')
+        .skip(1)
+        .find_map(|p| {
+            let (k, v) = p.split_once('=')?;
+            k.trim()
+                .eq_ignore_ascii_case("rport")
+                .then(|| v.trim().parse::<u16>().ok())
+                .flatten()
+        })
+        .or(view.via.port)
+        .unwrap_or(5060);
+    Some(SocketAddr::new(ip, port))
+}
+
+/// Rewrites a request for forwarding. `uri`: new Request-URI; `via`: our
+/// Via value; `record_route`: our Record-Route value; `strip_route`:
+/// removes the first Route value when `ours(host)` says it names us.
+/// `Err` is the status to answer instead.
+fn rewrite_request(
+    wire: &str,
+    uri: Option<&str>,
+    via: &str,
+    record_route: Option<&str>,
+    ours: &dyn Fn(&str) -> bool,
+) -> Result<String, u16> {
+    let (head, body) = wire.split_once("\r\n\r\n").ok_or(400u16)?;
+    let mut lines = head.split("\r\n");
+    let start = lines.next().ok_or(400u16)?;
+    let mut parts = start.splitn(3, ' ');
+    let (method, old_uri, version) = (
+        parts.next().ok_or(400u16)?,
+        parts.next().ok_or(400u16)?,
+        parts.next().ok_or(400u16)?,
+    );
+    let mut out = String::with_capacity(wire.len() + 256);
+    out.push_str(&format!(
+        "{method} {} {version}\r\n",
+        uri.unwrap_or(old_uri)
+    ));
+    let mut via_done = false;
+    let mut route_done = false;
+    let mut max_forwards = false;
+    if let Some(rr) = record_route {
+        out.push_str(&format!("Record-Route: {rr}\r\n"));
+    }
+    for line in lines {
+        let (name, value) = line.split_once(':').ok_or(400u16)?;
+        let lname = name.trim().to_ascii_lowercase();
+        let value = value.trim();
+        match lname.as_str() {
+            "via" | "v" if !via_done => {
+                out.push_str(&format!("Via: {via}\r\n"));
+                via_done = true;
+            }
+            "max-forwards" => {
+                let n: u32 = value.parse().map_err(|_| 400u16)?;
+                if n == 0 {
+                    return Err(483);
+                }
+                out.push_str(&format!("Max-Forwards: {}\r\n", n.min(70) - 1));
+                max_forwards = true;
+                continue;
+            }
+            "route" if !route_done => {
+                route_done = true;
+                let values = split_list(value);
+                let first_ours = values.first().is_some_and(|v| {
+                    okcc_sip::view::NameAddr::parse(v).is_ok_and(|n| ours(n.uri.host))
+                });
+                if first_ours {
+                    let rest = values[1..].join(", ");
+                    if !rest.is_empty() {
+                        out.push_str(&format!("Route: {rest}\r\n"));
+                    }
+                    continue;
+                }
+            }
+            "proxy-authorization" => continue,
+            _ => {}
+        }
+        out.push_str(line);
+        out.push_str("\r\n");
+    }
+    if !via_done {
+        return Err(400);
+    }
+    if !max_forwards {
+        out.push_str("Max-Forwards: 69\r\n");
+    }
+    out.push_str("\r\n");
+    out.push_str(body);
+    Ok(out)
+}
+
+/// Removes our (top) Via from a response; `None` when it has no other Via
+/// (then it was not for a request we forwarded).
+fn strip_top_via(resp: &Response) -> Option<Response> {
+    let wire = resp.to_string();
+    let (head, body) = wire.split_once("\r\n\r\n")?;
+    let mut out = String::with_capacity(wire.len());
+    let mut removed = false;
+    let mut vias_left = 0usize;
+    for line in head.split("\r\n") {
+        if let Some((name, value)) = line.split_once(':')
+            && matches!(name.trim().to_ascii_lowercase().as_str(), "via" | "v")
+        {
+            let values = split_list(value.trim());
+            let keep: &[&str] = if removed { &values } else { &values[1..] };
+            removed = true;
+            vias_left += keep.len();
+            if !keep.is_empty() {
+                out.push_str(&format!("Via: {}\r\n", keep.join(", ")));
+            }
+            continue;
+        }
+        out.push_str(line);
+        out.push_str("\r\n");
+    }
+    if vias_left == 0 {
+        return None;
+    }
+    out.push_str("\r\n");
+    out.push_str(body);
+    Response::try_from(out.as_str()).ok()
+}
+
+/// The To tag of a response.
+fn to_tag(resp: &Response) -> Option<String> {
+    resp.to_header()
+        .ok()
+        .and_then(|h| h.tag().ok().flatten())
+        .map(|t| t.to_string())
+}
+
+fn new_branch() -> String {
+    let mut b = [0u8; 12];
+    rand::fill(&mut b[..]);
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("z9hG4bK-okcc-{hex}")
+}
+
+fn transport_token(a: &SipAddr) -> &'static str {
+    match a.r#type {
+        Some(rsipstack::sip::Transport::Tcp) => "TCP",
+        Some(rsipstack::sip::Transport::Tls) => "TLS",
+        _ => "UDP",
+    }
+}
+
+impl Server {
+    /// Our address for Via / Record-Route toward `dest`.
+    fn me_for(&self, dest: &SipAddr, hint: &str) -> String {
+        let listen = match dest.r#type {
+            Some(rsipstack::sip::Transport::Tcp) => self.cfg.sip_tcp.or(self.cfg.sip_udp),
+            _ => self.cfg.sip_udp.or(self.cfg.sip_tcp),
+        };
+        let Some(l) = listen else {
+            return hint.to_owned();
+        };
+        let ip = if l.ip().is_unspecified() {
+            self.cfg
+                .proxy
+                .advertise
+                .or_else(|| hint.trim_matches(['[', ']']).parse::<IpAddr>().ok())
+                .unwrap_or(l.ip())
+        } else {
+            l.ip()
+        };
+        host_of(SocketAddr::new(ip, l.port())) + &format!(":{}", l.port())
+    }
+
+    /// Is `host` one of ours (for Route stripping)?
+    fn is_me(&self, host: &str) -> bool {
+        self.serves_host(host)
+            || self
+                .cfg
+                .proxy
+                .advertise
+                .is_some_and(|a| host.trim_matches(['[', ']']).parse() == Ok(a))
+    }
+
+    /// Digest authentication of a call (stage 8, `Proxy-Authorization`):
+    /// `Ok(user)` or the reply already sent.
+    async fn authenticate_call(
+        &self,
+        tx: &mut Transaction,
+        view: &SipRequestView<'_>,
+        ip: IpAddr,
+    ) -> Option<String> {
+        let Some(raw) = view.proxy_authorization.or(view.authorization) else {
+            self.proxy_challenge(tx, false).await;
+            return None;
+        };
+        let caller = view.from_user();
+        let verdict = match DigestAuthorization::parse(raw) {
+            Ok(auth) => {
+                let ext = self.extensions.get(&auth.username).ok().flatten();
+                let ha1 = ext
+                    .as_ref()
+                    .filter(|e| e.realm == self.cfg.realm)
+                    .and_then(|e| e.ha1(auth.algorithm.hash()));
+                self.guard
+                    .digest()
+                    .verify(
+                        &auth,
+                        view.method_raw,
+                        view.body,
+                        ha1.as_ref(),
+                        SystemTime::now(),
+                    )
+                    .and_then(|a| {
+                        // The caller is who authenticated: no spoofed From.
+                        if Some(a.username.as_str()) == caller {
+                            Ok(a.username)
+                        } else {
+                            Err(DigestFailure::Rejected)
+                        }
+                    })
+            }
+            Err(_) => Err(DigestFailure::Rejected),
+        };
+        match verdict {
+            Ok(user) => {
+                self.guard
+                    .state()
+                    .brute_force
+                    .record_success(ip, Some(&user), Instant::now());
+                Some(user)
+            }
+            Err(DigestFailure::Stale) => {
+                self.proxy_challenge(tx, true).await;
+                None
+            }
+            Err(_) => {
+                self.metrics
+                    .auth_failures
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let banned = {
+                    let mut st = self.guard.state();
+                    let st = &mut *st;
+                    st.brute_force
+                        .record_failure(ip, caller, Instant::now(), &mut st.bans)
+                        .ban
+                };
+                if banned.is_some() {
+                    tracing::warn!(source = %ip, "brute force on INVITE: source banned");
+                    return None;
+                }
+                let _ = tx.reply(StatusCode::Forbidden).await;
+                None
+            }
+        }
+    }
+
+    async fn proxy_challenge(&self, tx: &mut Transaction, stale: bool) {
+        let headers = self
+            .guard
+            .digest()
+            .challenges(SystemTime::now(), stale)
+            .into_iter()
+            .map(|c| hdr("Proxy-Authenticate", c))
+            .collect();
+        let _ = tx
+            .reply_with(StatusCode::ProxyAuthenticationRequired, headers, None)
+            .await;
+    }
+
+    /// Where a new call to `view`'s Request-URI goes; `Err` is the status.
+    fn route(&self, view: &SipRequestView<'_>) -> Result<Route, StatusCode> {
+        if !self.serves_host(view.request_uri.host) {
+            return Err(StatusCode::Forbidden);
+        }
+        let Some(user) = view.request_uri.user else {
+            return Err(StatusCode::NotFound);
+        };
+        if crate::extension::valid_user(user).is_ok()
+            && self.extensions.get(user).ok().flatten().is_some()
+        {
+            let now = unix_now();
+            let targets: Vec<(String, SipAddr)> = self
+                .bindings
+                .bindings(user)
+                .into_iter()
+                .filter(|b| b.expires_at > now)
+                .filter_map(|b| Some((b.contact.clone(), binding_addr(&b.source)?)))
+                .collect();
+            if targets.is_empty() {
+                return Err(StatusCode::TemporarilyUnavailable);
+            }
+            return Ok(Route::Local {
+                user: user.to_owned(),
+                targets,
+            });
+        }
+        if is_external_number(user, &self.cfg.proxy.external_prefixes) {
+            return match &self.trunk {
+                Some(t) => Ok(Route::Trunk(t.clone())),
+                None => Err(StatusCode::NotFound),
+            };
+        }
+        Err(StatusCode::NotFound)
+    }
+
+    /// A new INVITE (no To tag).
+    pub(super) async fn invite(&self, mut tx: Transaction, view: &SipRequestView<'_>, wire: &str) {
+        let Some(src) = via_source(view) else {
+            let _ = tx.reply(StatusCode::BadRequest).await;
+            return;
+        };
+        let ip = src.ip();
+        let account = view.from_user().and_then(|u| UserId::new(u).ok());
+        let mut req = AccessRequest::new(ip, Channel::SipCall);
+        req.account = account.as_ref();
+        if !self.guard.access().check(&req).is_allowed() {
+            tracing::info!(source = %ip, "INVITE refused by access rule");
+            let _ = tx.reply(StatusCode::Forbidden).await;
+            return;
+        }
+        // Never a relay: refuse unserved domains before anything else.
+        let route = self.route(view);
+        if let Err(StatusCode::Forbidden) = route {
+            let _ = tx.reply(StatusCode::Forbidden).await;
+            return;
+        }
+        // Authenticate before saying whether a number exists.
+        let Some(caller) = self.authenticate_call(&mut tx, view, ip).await else {
+            return;
+        };
+        let route = match route {
+            Ok(r) => r,
+            Err(status) => {
+                let _ = tx.reply(status).await;
+                return;
+            }
+        };
+        let callee = view.request_uri.user.unwrap_or_default();
+        // Stage 9: toll fraud (counts the call from here on).
+        let now = Instant::now();
+        let attempt = CallAttempt::new(ip, Some(&caller), Some(callee)).with_call_id(view.call_id);
+        if let Some(d) = self.toll.check(&attempt, now).denial() {
+            tracing::warn!(caller, callee, rule = %d.rule, "call refused by toll-fraud rule");
+            let _ = tx.reply(StatusCode::Forbidden).await;
+            return;
+        }
+        let _ = tx.send_trying().await;
+        let (uri, dest, mask) = match &route {
+            Route::Local { user, targets } => {
+                // First binding (parallel forking is not done).
+                let (contact, addr) = &targets[0];
+                (
+                    contact.clone(),
+                    addr.clone(),
+                    self.cfg.proxy.mask_callees.iter().any(|m| m == user),
+                )
+            }
+            Route::Trunk(addr) => {
+                let host = socket_of(addr).map(host_port).unwrap_or_default();
+                (format!("sip:{callee}@{host}"), addr.clone(), false)
+            }
+        };
+        let me = self.me_for(&dest, view.request_uri.host);
+        let full = {
+            let mut calls = self.calls.lock();
+            let full = calls.len() >= self.cfg.proxy.max_calls && !calls.contains_key(view.call_id);
+            if !full {
+                calls.insert(
+                    view.call_id.to_owned(),
+                    Call {
+                        caller: Party {
+                            addr: sip_addr(
+                                match view.via.transport.to_ascii_uppercase().as_str() {
+                                    "TCP" => rsipstack::sip::Transport::Tcp,
+                                    _ => rsipstack::sip::Transport::Udp,
+                                },
+                                src,
+                            ),
+                            tag: view.from.tag.map(str::to_owned),
+                        },
+                        callee: Party {
+                            addr: dest.clone(),
+                            tag: None,
+                        },
+                        mask,
+                        me: me.clone(),
+                        answered: false,
+                        last_seen: now,
+                    },
+                );
+            }
+            full
+        };
+        if full {
+            self.toll
+                .on_call_ended(view.call_id, now, CallOutcome::Failed);
+            let _ = tx.reply(StatusCode::ServiceUnavailable).await;
+            return;
+        }
+        let rr = format!("<sip:{me};lr>");
+        let answered = self
+            .forward(
+                &mut tx,
+                wire,
+                Some(&uri),
+                &dest,
+                Some(&rr),
+                mask,
+                &me,
+                view.call_id,
+            )
+            .await;
+        let now = Instant::now();
+        match answered {
+            Forwarded::Answered => {
+                self.toll.on_call_answered(view.call_id, now);
+            }
+            Forwarded::Failed(outcome) => {
+                self.calls.lock().remove(view.call_id);
+                self.toll.on_call_ended(view.call_id, now, outcome);
+            }
+        }
+    }
+
+    /// Forwards `wire` (a request in server transaction `tx`) to `dest`
+    /// and relays the answers; for INVITE also the CANCEL and the ACK of a
+    /// 2xx.
+    #[allow(clippy::too_many_arguments)]
+    async fn forward(
+        &self,
+        tx: &mut Transaction,
+        wire: &str,
+        uri: Option<&str>,
+        dest: &SipAddr,
+        record_route: Option<&str>,
+        mask: bool,
+        me: &str,
+        call_id: &str,
+    ) -> Forwarded {
+        let branch = new_branch();
+        let via = format!(
+            "SIP/2.0/{} {me};branch={branch};rport",
+            transport_token(dest)
+        );
+        let text = match rewrite_request(wire, uri, &via, record_route, &|h| self.is_me(h)) {
+            Ok(t) => t,
+            Err(code) => {
+                let _ = tx.reply(StatusCode::from(code)).await;
+                return Forwarded::Failed(CallOutcome::Failed);
+            }
+        };
+        let text = if mask {
+            match okcc_sip::masking::mask_caller(
+                text.as_bytes(),
+                self.cfg.proxy.mask_mode,
+                &self.limits,
+            ) {
+                Ok(b) => String::from_utf8(b).unwrap_or(text),
+                Err(e) => {
+                    // Never send an unmasked number to a masked phone.
+                    tracing::warn!(error = %e, "cannot mask the caller; call refused");
+                    let _ = tx.reply(StatusCode::ServerInternalError).await;
+                    return Forwarded::Failed(CallOutcome::Failed);
+                }
+            }
+        } else {
+            text
+        };
+        let Ok(req) = Request::try_from(text.as_str()) else {
+            let _ = tx.reply(StatusCode::ServerInternalError).await;
+            return Forwarded::Failed(CallOutcome::Failed);
+        };
+        let invite = req.method == Method::Invite;
+        let cancel_template = invite.then(|| req.clone());
+        let Ok(key) = TransactionKey::from_request(&req, TransactionRole::Client) else {
+            let _ = tx.reply(StatusCode::ServerInternalError).await;
+            return Forwarded::Failed(CallOutcome::Failed);
+        };
+        let mut client = Transaction::new_client(key, req, Arc::clone(&self.endpoint), None);
+        client.destination = Some(dest.clone());
+        if client.send().await.is_err() {
+            let _ = tx.reply(StatusCode::ServiceUnavailable).await;
+            return Forwarded::Failed(CallOutcome::Failed);
+        }
+        let mut server_open = true;
+        let mut cancelled = false;
+        let mut answered = false;
+        let mut ack_deadline: Option<tokio::time::Instant> = None;
+        loop {
+            let sleep_until = ack_deadline
+                .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                m = client.receive() => match m {
+                    Some(SipMessage::Response(resp)) => {
+                        let code = resp.status_code.code();
+                        if code == 100 {
+                            continue;
+                        }
+                        if (200..300).contains(&code)
+                            && invite
+                            && let Some(tag) = to_tag(&resp)
+                            && let Some(c) = self.calls.lock().get_mut(call_id)
+                            && c.callee.tag.is_none()
+                        {
+                            c.callee.tag = Some(tag);
+                            c.answered = true;
+                        }
+                        let Some(up) = strip_top_via(&resp) else { continue };
+                        let _ = tx.respond(up).await;
+                        if code >= 300 {
+                            let outcome = if cancelled || code == 487 {
+                                CallOutcome::Cancelled
+                            } else {
+                                CallOutcome::Failed
+                            };
+                            return Forwarded::Failed(outcome);
+                        }
+                        if code >= 200 {
+                            if !invite {
+                                return Forwarded::Answered;
+                            }
+                            answered = true;
+                            ack_deadline.get_or_insert(tokio::time::Instant::now() + ACK_WAIT);
+                        }
+                    }
+                    Some(_) => {}
+                    None => {
+                        if answered {
+                            // 2xx retransmissions are over; the ACK may still come.
+                            if ack_deadline.is_none() {
+                                return Forwarded::Answered;
+                            }
+                            // Keep waiting for the ACK on the server side only.
+                            return self.wait_ack(tx, dest, me, mask, ack_deadline).await;
+                        }
+                        let _ = tx.reply(StatusCode::RequestTimeout).await;
+                        return Forwarded::Failed(CallOutcome::Abnormal);
+                    }
+                },
+                m = tx.receive(), if server_open => match m {
+                    Some(SipMessage::Request(r)) if r.method == Method::Cancel => {
+                        if let Some(t) = &cancel_template {
+                            cancelled = true;
+                            let c = cancel_for(t);
+                            let _ = client.send_cancel(c).await;
+                        }
+                    }
+                    Some(SipMessage::Request(r)) if r.method == Method::Ack => {
+                        self.forward_ack(&r, dest, me, mask).await;
+                        return Forwarded::Answered;
+                    }
+                    Some(_) => {}
+                    None => server_open = false,
+                },
+                () = tokio::time::sleep_until(sleep_until) => {
+                    // No ACK for the 2xx: the call is up as far as the callee
+                    // knows; BYE (or the table's idle expiry) ends it.
+                    return Forwarded::Answered;
+                }
+            }
+        }
+    }
+
+    async fn wait_ack(
+        &self,
+        tx: &mut Transaction,
+        dest: &SipAddr,
+        me: &str,
+        mask: bool,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Forwarded {
+        let until = deadline.unwrap_or_else(tokio::time::Instant::now);
+        loop {
+            tokio::select! {
+                m = tx.receive() => match m {
+                    Some(SipMessage::Request(r)) if r.method == Method::Ack => {
+                        self.forward_ack(&r, dest, me, mask).await;
+                        return Forwarded::Answered;
+                    }
+                    Some(_) => {}
+                    None => return Forwarded::Answered,
+                },
+                () = tokio::time::sleep_until(until) => return Forwarded::Answered,
+            }
+        }
+    }
+
+    /// Forwards the ACK of a 2xx statelessly (RFC 3261 §16.11).
+    async fn forward_ack(&self, ack: &Request, dest: &SipAddr, me: &str, mask: bool) {
+        let via = format!(
+            "SIP/2.0/{} {me};branch={};rport",
+            transport_token(dest),
+            new_branch()
+        );
+        let Ok(text) = rewrite_request(&ack.to_string(), None, &via, None, &|h| self.is_me(h))
+        else {
+            return;
+        };
+        self.send_stateless(text, dest, mask).await;
+    }
+
+    async fn send_stateless(&self, text: String, dest: &SipAddr, mask: bool) {
+        let text = if mask {
+            match okcc_sip::masking::mask_caller(
+                text.as_bytes(),
+                self.cfg.proxy.mask_mode,
+                &self.limits,
+            ) {
+                Ok(b) => match String::from_utf8(b) {
+                    Ok(s) => s,
+                    Err(_) => return,
+                },
+                Err(_) => return,
+            }
+        } else {
+            text
+        };
+        let Ok(req) = Request::try_from(text.as_str()) else {
+            return;
+        };
+        match self.endpoint.transport_layer.lookup(dest, None).await {
+            Ok((conn, resolved)) => {
+                if let Err(e) = conn.send(req.into(), Some(&resolved)).await {
+                    tracing::debug!(error = %e, "stateless forward failed");
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "no connection for stateless forward"),
+        }
+    }
+
+    /// A request inside a dialog (To tag present): BYE, re-INVITE, INFO,
+    /// UPDATE, ... between the two parties of a call in the table.
+    pub(super) async fn in_dialog(
+        &self,
+        mut tx: Transaction,
+        view: &SipRequestView<'_>,
+        wire: &str,
+    ) {
+        let Some(src) = via_source(view) else {
+            let _ = tx.reply(StatusCode::BadRequest).await;
+            return;
+        };
+        let now = Instant::now();
+        let found = {
+            let mut calls = self.calls.lock();
+            calls.get_mut(view.call_id).and_then(|c| {
+                let from_tag = view.from.tag;
+                let from_caller = from_tag.is_some() && from_tag == c.caller.tag.as_deref();
+                let from_callee = from_tag.is_some() && from_tag == c.callee.tag.as_deref();
+                let dir = if from_caller
+                    && socket_of(&c.caller.addr).map(|a| a.ip()) == Some(src.ip())
+                {
+                    Direction::ToCallee
+                } else if from_callee && socket_of(&c.callee.addr).map(|a| a.ip()) == Some(src.ip())
+                {
+                    Direction::ToCaller
+                } else {
+                    return None;
+                };
+                c.last_seen = now;
+                Some((dir, c.clone()))
+            })
+        };
+        let Some((dir, call)) = found else {
+            let _ = tx.reply(StatusCode::CallTransactionDoesNotExist).await;
+            return;
+        };
+        let (dest, mask) = match dir {
+            Direction::ToCallee => (call.callee.addr.clone(), call.mask),
+            Direction::ToCaller => (call.caller.addr.clone(), false),
+        };
+        let bye = view.method == SipMethod::Bye;
+        let _ = self
+            .forward(
+                &mut tx,
+                wire,
+                None,
+                &dest,
+                None,
+                mask,
+                &call.me,
+                view.call_id,
+            )
+            .await;
+        if bye && self.calls.lock().remove(view.call_id).is_some() {
+            let outcome = if call.answered {
+                CallOutcome::Completed
+            } else {
+                CallOutcome::Abnormal
+            };
+            self.toll
+                .on_call_ended(view.call_id, Instant::now(), outcome);
+        }
+    }
+
+    /// Drops calls idle for too long and lets the toll stage cut calls over
+    /// a cap: their dialogs leave the table (further in-dialog requests get
+    /// 481, so no more media is set up through the proxy) and the toll
+    /// counters are released. No BYE is sent to the phones yet.
+    pub(super) fn sweep_calls(&self) {
+        let now = Instant::now();
+        let mut cuts = CollectCuts::default();
+        let _ = self.toll.sweep(now, &mut cuts);
+        let stale: Vec<String> = {
+            let mut calls = self.calls.lock();
+            let stale: Vec<String> = calls
+                .iter()
+                .filter(|(_, c)| now.saturating_duration_since(c.last_seen) > DIALOG_IDLE)
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in &stale {
+                calls.remove(k);
+            }
+            let mut gone = stale;
+            for (call_id, rule) in &cuts.0 {
+                if calls.remove(call_id.as_str()).is_some() {
+                    tracing::warn!(call_id, rule = ?rule, "toll-fraud limit: call cut");
+                    gone.push(call_id.clone());
+                }
+            }
+            gone
+        };
+        for k in stale {
+            self.toll.on_call_ended(&k, now, CallOutcome::Abnormal);
+        }
+    }
+}
+
+/// What became of a forwarded request.
+enum Forwarded {
+    /// A 2xx was relayed.
+    Answered,
+    /// It failed, with this outcome.
+    Failed(CallOutcome),
+}
+
+fn host_port(a: SocketAddr) -> String {
+    format!("{}:{}", host_of(a), a.port())
+}
+
+/// The CANCEL for a forwarded INVITE: same Request-URI, top Via, From,
+/// To, Call-ID and CSeq number (RFC 3261 §9.1).
+fn cancel_for(invite: &Request) -> Request {
+    let mut c = invite.clone();
+    c.method = Method::Cancel;
+    c.body = Vec::new();
+    let mut seen_via = false;
+    c.headers.retain(|h| {
+        use rsipstack::sip::Header as H;
+        match h {
+            H::Via(_) if !seen_via => {
+                seen_via = true;
+                true
+            }
+            H::From(_) | H::To(_) | H::CallId(_) | H::MaxForwards(_) | H::Route(_) => true,
+            H::CSeq(_) => true,
+            _ => false,
+        }
+    });
+    let seq = invite
+        .cseq_header()
+        .ok()
+        .and_then(|c| c.seq().ok())
+        .unwrap_or(1);
+    c.headers.unique_push(hdr("CSeq", format!("{seq} CANCEL")));
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INVITE: &str = "INVITE sip:1002@127.0.0.1:5060 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 127.0.0.1:5071;branch=z9hG4bKa;rport=5071\r\n\
+Route: <sip:127.0.0.1:5060;lr>, <sip:10.0.0.9;lr>\r\n\
+Max-Forwards: 70\r\n\
+From: \"Alice\" <sip:1001@127.0.0.1>;tag=a1\r\n\
+To: <sip:1002@127.0.0.1>\r\n\
+Call-ID: c1\r\n\
+CSeq: 1 INVITE\r\n\
+Proxy-Authorization: Digest username=\"1001\"\r\n\
+Content-Length: 0\r\n\r\n";
+
+    #[test]
+    fn req_9_forwarded_request_gets_our_via_record_route_and_loses_our_route() {
+        let out = rewrite_request(
+            INVITE,
+            Some("sip:1002@127.0.0.1:5072"),
+            "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKx",
+            Some("<sip:127.0.0.1:5060;lr>"),
+            &|h| h == "127.0.0.1",
+        )
+        .unwrap();
+        assert!(
+            out.starts_with("INVITE sip:1002@127.0.0.1:5072 SIP/2.0\r\n"),
+            "{out}"
+        );
+        let via1 = out
+            .find("Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKx")
+            .unwrap();
+        let via2 = out.find("Via: SIP/2.0/UDP 127.0.0.1:5071").unwrap();
+        assert!(via1 < via2, "our Via is on top: {out}");
+        assert!(out.contains("Record-Route: <sip:127.0.0.1:5060;lr>\r\n"));
+        assert!(out.contains("Route: <sip:10.0.0.9;lr>\r\n"), "{out}");
+        assert!(!out.contains("Route: <sip:127.0.0.1:5060"), "{out}");
+        assert!(out.contains("Max-Forwards: 69\r\n"));
+        assert!(
+            !out.contains("Proxy-Authorization"),
+            "credentials for us stay here"
+        );
+    }
+
+    #[test]
+    fn req_9_max_forwards_zero_is_483_and_missing_via_is_400() {
+        let zero = INVITE.replace("Max-Forwards: 70", "Max-Forwards: 0");
+        assert_eq!(
+            rewrite_request(&zero, None, "SIP/2.0/UDP h;branch=z9hG4bKx", None, &|_| {
+                false
+            }),
+            Err(483)
+        );
+        let novia = INVITE.replace(
+            "Via: SIP/2.0/UDP 127.0.0.1:5071;branch=z9hG4bKa;rport=5071\r\n",
+            "",
+        );
+        assert_eq!(
+            rewrite_request(&novia, None, "SIP/2.0/UDP h;branch=z9hG4bKx", None, &|_| {
+                false
+            }),
+            Err(400)
+        );
+    }
+
+    #[test]
+    fn req_9_response_loses_only_our_via() {
+        let r = Response::try_from(
+            "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKx\r\n\
+Via: SIP/2.0/UDP 127.0.0.1:5071;branch=z9hG4bKa\r\nFrom: <sip:a@h>;tag=1\r\n\
+To: <sip:b@h>;tag=2\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+        )
+        .unwrap();
+        let up = strip_top_via(&r).unwrap().to_string();
+        assert!(!up.contains("z9hG4bKx"), "{up}");
+        assert!(up.contains("z9hG4bKa"), "{up}");
+        assert_eq!(to_tag(&r).as_deref(), Some("2"));
+        // A response with only our Via was not for a forwarded request.
+        let only = Response::try_from(
+            "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKx\r\n\
+From: <sip:a@h>;tag=1\r\nTo: <sip:b@h>;tag=2\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n\
+Content-Length: 0\r\n\r\n",
+        )
+        .unwrap();
+        assert!(strip_top_via(&only).is_none());
+    }
+
+    #[test]
+    fn req_9_external_numbers_and_binding_sources() {
+        let p = vec!["0".to_owned(), "+".to_owned()];
+        assert!(is_external_number("00442071234567", &p));
+        assert!(is_external_number("+442071234567", &p));
+        assert!(!is_external_number("1002", &p));
+        assert!(!is_external_number("0abc", &p));
+        assert!(!is_external_number("+", &p));
+        assert!(!is_external_number(&"0".repeat(40), &p));
+        let a = binding_addr("udp:127.0.0.1:5071").unwrap();
+        assert_eq!(socket_of(&a), Some("127.0.0.1:5071".parse().unwrap()));
+        assert!(binding_addr("sctp:127.0.0.1:5071").is_none());
+        assert!(
+            binding_addr("udp:host.example:5071").is_none(),
+            "names are never resolved"
+        );
+    }
+}
