@@ -636,10 +636,11 @@ impl Server {
             }
         }
         let transport = view.via.transport.to_ascii_lowercase();
-        let source = format!(
-            "{transport}:{}",
-            host_of(SocketAddr::new(ip, view.via.port.unwrap_or(5060)))
-        );
+        // The address the REGISTER came from (Via received / rport): calls
+        // to this binding go there, never to a name from the Contact.
+        let from = proxy::via_source(view)
+            .unwrap_or_else(|| SocketAddr::new(ip, view.via.port.unwrap_or(5060)));
+        let source = format!("{transport}:{}", proxy::host_port(from));
         let reg = match register_request(view, source) {
             Ok(r) => r,
             Err(reason) => {

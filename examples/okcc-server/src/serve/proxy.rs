@@ -924,7 +924,7 @@ enum Forwarded {
     Failed(CallOutcome),
 }
 
-fn host_port(a: SocketAddr) -> String {
+pub(crate) fn host_port(a: SocketAddr) -> String {
     format!("{}:{}", host_of(a), a.port())
 }
 
