@@ -45,9 +45,9 @@ use registrar::{
     ContactSpec, FileRegistrationStore, RegisterOutcome, RegisterRequest, RegistrationStore,
 };
 
-/// The methods this server answers; others get 405 (known) or 501 (unknown).
-const ALLOW: &str =
-    "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, MESSAGE, NOTIFY, REFER, PRACK";
+/// The methods this server answers out of a dialog; others get 405 (known)
+/// or 501 (unknown). Inside a dialog every method goes to the other party.
+const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER";
 
 /// Everything a request handler needs.
 struct Server {
