@@ -500,12 +500,13 @@ impl Server {
         let in_dialog = view.to.tag.is_some();
         match view.method {
             SipMethod::Register => self.register(&mut tx, &view).await,
-            SipMethod::Invite if in_dialog => self.in_dialog(tx, &view, &wire).await,
+            SipMethod::Invite | SipMethod::Options if in_dialog => {
+                self.in_dialog(tx, &view, &wire).await;
+            }
             SipMethod::Invite => self.invite(tx, &view, &wire).await,
             // The stack absorbs ACKs of non-2xx answers and hands ACKs of
             // 2xx to the INVITE's transaction; a stray one is dropped.
             SipMethod::Ack => {}
-            SipMethod::Options if in_dialog => self.in_dialog(tx, &view, &wire).await,
             SipMethod::Options => {
                 let status = if !self.serves_host(view.request_uri.host) {
                     StatusCode::Forbidden

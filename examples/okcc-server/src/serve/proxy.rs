@@ -354,7 +354,7 @@ impl Server {
                 .proxy
                 .advertise
                 .or_else(|| hint.trim_matches(['[', ']']).parse::<IpAddr>().ok())
-                .unwrap_or(l.ip())
+                .unwrap_or_else(|| l.ip())
         } else {
             l.ip()
         };
@@ -710,7 +710,7 @@ impl Server {
                                 return Forwarded::Answered;
                             }
                             answered = true;
-                            ack_deadline.get_or_insert(tokio::time::Instant::now() + ACK_WAIT);
+                            ack_deadline.get_or_insert_with(|| tokio::time::Instant::now() + ACK_WAIT);
                         }
                     }
                     Some(_) => {}
@@ -943,7 +943,7 @@ fn cancel_for(invite: &Request) -> Request {
                 true
             }
             H::From(_) | H::To(_) | H::CallId(_) | H::MaxForwards(_) | H::Route(_) => true,
-            H::CSeq(_) => true,
+            // CSeq is replaced below (same number, method CANCEL).
             _ => false,
         }
     });
@@ -952,7 +952,7 @@ fn cancel_for(invite: &Request) -> Request {
         .ok()
         .and_then(|c| c.seq().ok())
         .unwrap_or(1);
-    c.headers.unique_push(hdr("CSeq", format!("{seq} CANCEL")));
+    c.headers.push(hdr("CSeq", format!("{seq} CANCEL")));
     c
 }
 
@@ -1041,6 +1041,29 @@ Content-Length: 0\r\n\r\n",
         )
         .unwrap();
         assert!(strip_top_via(&only).is_none());
+    }
+
+    #[test]
+    fn req_9_cancel_matches_the_forwarded_invite() {
+        let fwd = rewrite_request(
+            INVITE,
+            Some("sip:1002@127.0.0.1:5072"),
+            "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKx",
+            None,
+            &|h| h == "127.0.0.1",
+        )
+        .unwrap();
+        let invite = Request::try_from(fwd.as_str()).unwrap();
+        let c = cancel_for(&invite).to_string();
+        assert!(
+            c.starts_with("CANCEL sip:1002@127.0.0.1:5072 SIP/2.0\r\n"),
+            "{c}"
+        );
+        assert_eq!(c.matches("Via:").count(), 1, "only our Via: {c}");
+        assert!(c.contains("branch=z9hG4bKx"), "{c}");
+        assert_eq!(c.matches("CSeq:").count(), 1, "{c}");
+        assert!(c.contains("CSeq: 1 CANCEL"), "{c}");
+        assert!(c.contains("Call-ID: c1") && c.contains("tag=a1"), "{c}");
     }
 
     #[test]
