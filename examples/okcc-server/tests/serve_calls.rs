@@ -509,3 +509,75 @@ fn req_9_masked_callee_sees_masked_caller_and_failed_calls_release_the_counter()
         ua.ack(&uri, &call_id, 2, &format!("{call_id}2"), &r);
     }
 }
+
+/// A response of the phone to a request it received through the proxy.
+fn answer(req: &str, code: &str, to_tag: &str) -> String {
+    let vias: String = header(req, "Via")
+        .iter()
+        .map(|v| format!("Via: {v}\r\n"))
+        .collect();
+    let to = header(req, "To")[0];
+    let to = if to.contains("tag=") {
+        to.to_owned()
+    } else {
+        format!("{to};tag={to_tag}")
+    };
+    format!(
+        "SIP/2.0 {code}\r\n{vias}To: {to}\r\nFrom: {}\r\nCall-ID: {}\r\nCSeq: {}\r\nContent-Length: 0\r\n\r\n",
+        header(req, "From")[0],
+        header(req, "Call-ID")[0],
+        header(req, "CSeq")[0],
+    )
+}
+
+#[test]
+fn req_9_cancelled_call_reaches_the_phone_and_releases_the_counter() {
+    if !in_own_netns("req_9_cancelled_call_reaches_the_phone_and_releases_the_counter") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    add_extension(dir.path(), "1001");
+    add_extension(dir.path(), "1002");
+    let server = start(
+        dir.path(),
+        "[toll.account_limits]\nconcurrent_calls = { critical = 1 }\n",
+    );
+    let callee = Ua::new(server.sip);
+    callee.register("1002");
+    let ua = Ua::new(server.sip);
+    let uri = format!("sip:1002@{}", server.sip);
+    for i in 0..2 {
+        let call_id = format!("cancel{i}");
+        ua.send(&ua.invite(&uri, &call_id, 1, &format!("{call_id}1"), ""));
+        let r = ua.final_or_ringing();
+        assert_eq!(status(&r), 407, "{r}");
+        ua.ack(&uri, &call_id, 1, &format!("{call_id}1"), &r);
+        let ch = challenge(&r, "Proxy-Authenticate");
+        let auth = authorization("Proxy-Authorization", &ch, "1001", "INVITE", &uri);
+        let invite = ua.invite(&uri, &call_id, 2, &format!("{call_id}2"), &auth);
+        ua.send(&invite);
+        let inv = callee.request("INVITE");
+        callee.send(&answer(&inv, "180 Ringing", "ph"));
+        assert_eq!(status(&ua.final_or_ringing()), 180, "call {i}");
+        // The caller gives up.
+        let l = ua.local();
+        ua.send(&format!(
+            "CANCEL {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch=z9hG4bK{call_id}2\r\nMax-Forwards: 70\r\n\
+             From: <sip:1001@{s}>;tag=caller\r\nTo: <{uri}>\r\nCall-ID: {call_id}\r\n\
+             CSeq: 2 CANCEL\r\nContent-Length: 0\r\n\r\n",
+            s = server.sip
+        ));
+        let r = ua.final_or_ringing();
+        assert_eq!(status(&r), 200, "CANCEL answered: {r}");
+        assert!(header(&r, "CSeq")[0].ends_with("CANCEL"), "{r}");
+        // The phone gets the CANCEL for the same branch, answers it and
+        // ends the INVITE with 487.
+        let cancel = callee.request("CANCEL");
+        assert_eq!(header(&cancel, "Via")[0], header(&inv, "Via")[0]);
+        callee.send(&answer(&cancel, "200 OK", "ph"));
+        callee.send(&answer(&inv, "487 Request Terminated", "ph"));
+        let r = ua.final_or_ringing();
+        assert_eq!(status(&r), 487, "call {i}: {r}");
+        ua.ack(&uri, &call_id, 2, &format!("{call_id}2"), &r);
+    }
+}
