@@ -297,7 +297,11 @@ fn strip_top_via(resp: &Response) -> Option<Response> {
             && matches!(name.trim().to_ascii_lowercase().as_str(), "via" | "v")
         {
             let values = split_list(value.trim());
-            let keep: &[&str] = if removed { &values } else { &values[1..] };
+            let keep: &[&str] = if removed {
+                &values
+            } else {
+                values.get(1..).unwrap_or(&[])
+            };
             removed = true;
             vias_left += keep.len();
             if !keep.is_empty() {
@@ -1041,6 +1045,33 @@ Content-Length: 0\r\n\r\n",
         )
         .unwrap();
         assert!(strip_top_via(&only).is_none());
+    }
+
+    #[test]
+    fn req_9_odd_requests_are_refused_without_panic() {
+        let via = "SIP/2.0/UDP h;branch=z9hG4bKx";
+        for bad in [
+            "",
+            "\r\n\r\n",
+            "INVITE\r\n\r\n",
+            "INVITE sip:a@b SIP/2.0\r\nno colon\r\n\r\n",
+            "INVITE sip:a@b SIP/2.0\r\nMax-Forwards: -1\r\nVia: x\r\n\r\n",
+            "INVITE sip:a@b SIP/2.0\r\nMax-Forwards: 99999999999\r\nVia: x\r\n\r\n",
+            "INVITE sip:a@b SIP/2.0\r\nRoute: \r\nVia: x\r\n\r\n",
+            "INVITE sip:a@b SIP/2.0\r\nRoute: ,,,\r\nVia: \r\n\r\n",
+            "INVITE sip:a@b SIP/2.0\r\nRoute: <\r\n\r\n",
+        ] {
+            let _ = rewrite_request(bad, Some("sip:x@y"), via, Some("<sip:h;lr>"), &|_| true);
+        }
+        assert_eq!(rewrite_request("", None, via, None, &|_| true), Err(400));
+        let ok = rewrite_request(
+            "INVITE sip:a@b SIP/2.0\r\nRoute: ,,,\r\nVia: v\r\n\r\n",
+            None,
+            via,
+            None,
+            &|_| true,
+        );
+        assert!(ok.is_ok(), "{ok:?}");
     }
 
     #[test]
