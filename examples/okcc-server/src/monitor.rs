@@ -1050,6 +1050,37 @@ mod tests {
         assert_eq!(full.monitor, MonitorConfig::default());
     }
 
+    proptest::proptest! {
+        /// The parsers of webhook answers, the webhook URL and the /proc
+        /// files never panic, whatever the input.
+        #[test]
+        fn req_4_parsers_never_panic_on_any_input(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+            text in "\\PC{0,200}",
+        ) {
+            let _ = parse_status_line(&bytes);
+            let _ = WebhookTarget::parse(&text);
+            let _ = WebhookTarget::parse(&format!("http://{text}"));
+            let _ = parse_proc_stat(&text);
+            let _ = parse_self_stat(&text);
+            let _ = kb_field(&text, "MemTotal");
+            if let Ok(t) = WebhookTarget::parse(&format!("http://{text}")) {
+                proptest::prop_assert!(t.port > 0);
+                proptest::prop_assert!(t.path.starts_with('/'));
+                proptest::prop_assert!(!t.host.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn req_4_status_line_parser() {
+        assert_eq!(parse_status_line(b"HTTP/1.1 204 No Content\r\n"), Some(204));
+        assert_eq!(parse_status_line(b"HTTP/1.0 500 x"), Some(500));
+        assert_eq!(parse_status_line(b"SIP/2.0 200 OK\r\n"), None);
+        assert_eq!(parse_status_line(b"HTTP/1.1 abc\r\n"), None);
+        assert_eq!(parse_status_line(b""), None);
+    }
+
     /// A local HTTP server answering 500 to the first `fail` requests, then
     /// 200; counts requests and keeps the last body.
     async fn hook_server(fail: usize) -> (String, Arc<AtomicUsize>, Arc<Mutex<Vec<u8>>>) {
