@@ -64,6 +64,13 @@ impl Gauges {
             });
     }
 
+    /// Counts one open connection until the returned guard is dropped
+    /// (hold it in the connection's task).
+    pub(crate) fn track_connection(self: &Arc<Self>) -> OpenConnection {
+        self.connection_opened();
+        OpenConnection(Arc::clone(self))
+    }
+
     /// Sets the number of open HTTP/TCP connections.
     pub(crate) fn set_http_connections(&self, n: u64) {
         self.http_connections.store(n, Ordering::Relaxed);
@@ -82,6 +89,16 @@ impl Gauges {
     /// SIP queue depth.
     pub(crate) fn sip_queue_depth(&self) -> u64 {
         self.sip_queue_depth.load(Ordering::Relaxed)
+    }
+}
+
+/// One open connection counted in [`Gauges`]; dropping it uncounts it.
+#[derive(Debug)]
+pub(crate) struct OpenConnection(Arc<Gauges>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.connection_closed();
     }
 }
 
@@ -981,11 +998,22 @@ mod tests {
         gauges.connection_opened();
         gauges.connection_opened();
         gauges.connection_closed();
+        gauges.connection_closed();
+        gauges.connection_closed();
+        assert_eq!(gauges.http_connections(), 0, "never below zero");
+        let gauges = Arc::new(gauges);
+        let open = gauges.track_connection();
+        {
+            let _other = gauges.track_connection();
+            assert_eq!(gauges.http_connections(), 2);
+        }
         gauges.set_sip_queue_depth(7);
         let mut s = Sampler::default();
         let first = s.sample(dir.path(), &gauges);
         assert_eq!(first.cpu_system_percent, None, "needs two readings");
         assert_eq!((first.http_connections, first.sip_queue_depth), (1, 7));
+        drop(open);
+        assert_eq!(gauges.http_connections(), 0);
         assert!(first.disk_total_bytes.unwrap_or(0) > 0);
         assert!(first.disk_free_bytes <= first.disk_total_bytes);
         if cfg!(target_os = "linux") {
