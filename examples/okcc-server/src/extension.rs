@@ -15,9 +15,9 @@ use std::time::SystemTime;
 use clap::Subcommand;
 use okcc_audit::export::{JsonlRecord, read_jsonl, write_jsonl_line};
 use okcc_audit::{Action, Actor, AuditEvent, ChainAnchor, ChainTail, Label, Outcome, Target};
-use okcc_core::credential::{DigestAlgorithm, Ha1, Ha1Audit, Ha1Record, SipCredential};
+use okcc_core::credential::{DigestAlgorithm, Ha1, SipCredential};
 use okcc_core::ids::TenantId;
-use okcc_core::password::{PasswordPolicy, WeakList};
+use okcc_core::password::PasswordPolicy;
 use serde::{Deserialize, Serialize};
 
 use crate::files;
@@ -304,7 +304,7 @@ fn add(
 fn list(data: &DataArgs, out: &mut impl Write) -> Result<(), String> {
     let cfg = Config::load_for_data(data)?;
     let map = ExtensionFile::new(&cfg.data_dir).snapshot()?;
-    let candidates: Vec<&str> = WeakList::entries().collect();
+    let dictionary = crate::password::weak_dictionary();
     writeln!(
         out,
         "{:<20} {:<20} {:<12} weak",
@@ -312,18 +312,23 @@ fn list(data: &DataArgs, out: &mut impl Write) -> Result<(), String> {
     )
     .map_err(|e| e.to_string())?;
     for r in map.values() {
-        let weak = r.ha1(DigestAlgorithm::Md5).is_none_or(|ha1| {
-            Ha1Audit::new(&r.realm, &candidates)
-                .check(&Ha1Record::new(r.user.clone(), ha1))
-                .is_some()
-        });
+        let reasons = crate::password::weak_reasons(
+            &r.user,
+            &r.realm,
+            r.ha1(DigestAlgorithm::Md5).as_ref(),
+            &dictionary,
+        );
         writeln!(
             out,
             "{:<20} {:<20} {:<12} {}",
             r.user,
             r.tenant.as_deref().unwrap_or("-"),
             r.realm,
-            if weak { "WEAK" } else { "no" }
+            if reasons.is_empty() {
+                "no".to_owned()
+            } else {
+                format!("WEAK ({})", reasons.join("; "))
+            }
         )
         .map_err(|e| e.to_string())?;
     }
@@ -457,6 +462,10 @@ mod tests {
             .unwrap();
         let mut listing = Vec::new();
         list(&data(dir.path()), &mut listing).unwrap();
-        assert!(String::from_utf8(listing).unwrap().contains("WEAK"));
+        let listing = String::from_utf8(listing).unwrap();
+        assert!(
+            listing.contains("WEAK (the password is on the common-passwords list)"),
+            "{listing}"
+        );
     }
 }

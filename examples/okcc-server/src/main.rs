@@ -14,6 +14,7 @@ mod content_check;
 mod guard;
 mod http;
 mod mask;
+mod monitor;
 mod password;
 
 mod extension;

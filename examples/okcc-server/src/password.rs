@@ -8,13 +8,49 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use okcc_core::credential::{Ha1Audit, Ha1Record, parse_ha1_line};
+use okcc_core::credential::{Ha1, Ha1Audit, Ha1Record, parse_ha1_line};
 use okcc_core::password::{PasswordPolicy, WeakList};
 use serde_json::json;
 
 /// Longest line read from any input; longer lines are cut (and then refused
 /// as too long), so a huge line costs bounded memory.
 const MAX_LINE_BYTES: usize = 4096;
+
+/// How many entries of the common-passwords list the weak-secret check of
+/// a listing tries against each stored HA1 (`extension list` and the REST
+/// extension listing). `okcc-server password audit-ha1` runs the full list.
+pub(crate) const WEAK_CANDIDATES: usize = 1000;
+
+/// The one weak-password dictionary a listing tries against each stored
+/// HA1 (the CLI's `extension list` and the REST extension listing share
+/// it): the first [`WEAK_CANDIDATES`] entries of the common-passwords list,
+/// which starts with the ten most common passwords. Build it once per
+/// listing.
+pub(crate) fn weak_dictionary() -> Vec<&'static str> {
+    WeakList::entries().take(WEAK_CANDIDATES).collect()
+}
+
+/// Why the stored MD5 HA1 of account `name` in `realm` is weak (empty:
+/// not found weak): no secret at all, the secret equals the account name,
+/// or it is in `dictionary` ([`weak_dictionary`]).
+pub(crate) fn weak_reasons(
+    name: &str,
+    realm: &str,
+    md5_ha1: Option<&Ha1>,
+    dictionary: &[&str],
+) -> Vec<String> {
+    let Some(ha1) = md5_ha1 else {
+        return vec!["no password is set".to_owned()];
+    };
+    let record = Ha1Record::new(name, ha1.clone());
+    if Ha1Audit::new(realm, &[name]).check(&record).is_some() {
+        vec!["the password equals the extension name".to_owned()]
+    } else if Ha1Audit::new(realm, dictionary).check(&record).is_some() {
+        vec!["the password is on the common-passwords list".to_owned()]
+    } else {
+        Vec::new()
+    }
+}
 
 /// Password policy and credential audit tools.
 #[derive(Debug, Args)]
@@ -215,6 +251,42 @@ fn audit_ha1(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn req_1_4_one_weak_dictionary_for_cli_and_rest() {
+        use okcc_core::credential::DigestAlgorithm;
+        let dict = weak_dictionary();
+        assert_eq!(dict.len(), WEAK_CANDIDATES);
+        for top in okcc_core::password::TOP_TEN {
+            assert!(dict.contains(&top), "{top} is in the listing dictionary");
+        }
+        let ha1 = |user: &str, pw: &str| {
+            Ha1::dangerous_from_unchecked_secret(DigestAlgorithm::Md5, user, "okcc", pw)
+        };
+        assert_eq!(
+            weak_reasons("2001", "okcc", None, &dict),
+            ["no password is set"]
+        );
+        assert_eq!(
+            weak_reasons("2001", "okcc", Some(&ha1("2001", "2001")), &dict),
+            ["the password equals the extension name"]
+        );
+        assert_eq!(
+            weak_reasons("2001", "okcc", Some(&ha1("2001", "123456")), &dict),
+            ["the password is on the common-passwords list"]
+        );
+        assert!(
+            weak_reasons(
+                "2001",
+                "okcc",
+                Some(&ha1("2001", "TAV#1532afhj@qF344")),
+                &dict
+            )
+            .is_empty()
+        );
+        // The realm is part of the HA1: another realm's secret is not matched.
+        assert!(weak_reasons("2001", "other", Some(&ha1("2001", "123456")), &dict).is_empty());
+    }
 
     fn run_check(input: &[u8], user: Option<&str>) -> Vec<serde_json::Value> {
         let mut out = Vec::new();

@@ -4,8 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use okcc_audit::Action;
-use okcc_core::credential::{DigestAlgorithm, Ha1Audit, Ha1Record, SipCredential};
-use okcc_core::password::{TOP_TEN, WeakList};
+use okcc_core::credential::{DigestAlgorithm, SipCredential};
 use okcc_core::rbac::{
     BuiltinRole, Permission, PermissionSet, Principal, Role, RoleChange, RoleId, authorize,
 };
@@ -579,41 +578,6 @@ pub(crate) struct ExtensionPage {
     pub(crate) next: Option<String>,
 }
 
-/// How many entries of the common-passwords list a listing tries against
-/// each stored HA1 (a dictionary audit; `okcc-server password audit-ha1`
-/// runs the full list).
-const WEAK_CANDIDATES: usize = 500;
-
-/// The dictionary a listing tries against each stored HA1, built once per
-/// listing: the top-ten list, then the first [`WEAK_CANDIDATES`] entries of
-/// the common-passwords list.
-fn weak_dictionary() -> Vec<&'static str> {
-    TOP_TEN
-        .iter()
-        .copied()
-        .chain(WeakList::entries().take(WEAK_CANDIDATES))
-        .collect()
-}
-
-fn weak_reasons(
-    name: &str,
-    realm: &str,
-    credential: Option<&SipCredential>,
-    dictionary: &[&str],
-) -> Vec<String> {
-    let Some(cred) = credential else {
-        return vec!["no password is set".to_owned()];
-    };
-    let record = Ha1Record::new(name, cred.ha1(DigestAlgorithm::Md5).clone());
-    if Ha1Audit::new(realm, &[name]).check(&record).is_some() {
-        vec!["the password equals the extension name".to_owned()]
-    } else if Ha1Audit::new(realm, dictionary).check(&record).is_some() {
-        vec!["the password is on the common-passwords list".to_owned()]
-    } else {
-        Vec::new()
-    }
-}
-
 /// Lists the extensions of a scope with the weak flag (`extension.manage`).
 #[utoipa::path(get, path = "/api/v1/scopes/{scope}/extensions", params(("scope" = String, Path, description = "`platform` or a tenant id"), PageQuery),
     security(("bearer" = [])),
@@ -648,10 +612,15 @@ pub(crate) async fn list_extensions(
         rows.push((e, cred));
     }
     let items = tokio::task::spawn_blocking(move || {
-        let dictionary = weak_dictionary();
+        let dictionary = crate::password::weak_dictionary();
         rows.into_iter()
             .map(|(e, cred)| {
-                let reasons = weak_reasons(&e.name, &realm, cred.as_ref(), &dictionary);
+                let reasons = crate::password::weak_reasons(
+                    &e.name,
+                    &realm,
+                    cred.as_ref().map(|c| c.ha1(DigestAlgorithm::Md5)),
+                    &dictionary,
+                );
                 ExtensionView {
                     scope: scope_name(&e.owner),
                     weak: !reasons.is_empty(),

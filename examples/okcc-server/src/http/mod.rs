@@ -16,12 +16,15 @@
 
 mod access_api;
 mod admin;
+mod alerts;
 mod auth;
+mod bans;
 mod crm;
 mod directory;
 mod error;
 mod extract;
 mod ops;
+mod review;
 mod totp;
 
 #[cfg(test)]
@@ -48,6 +51,11 @@ pub(crate) struct LoginGuard {
     pub(crate) bans: BanTable,
 }
 use okcc_core::rbac::{Principal, RoleAdmin, RoleStore};
+use okcc_core::review::ReviewStore;
+use okcc_sip::digest::{DigestConfig, DigestServer};
+use okcc_sip::pipeline::{Guard, GuardConfig};
+
+use crate::monitor::{AlertBook, Gauges};
 use okcc_core::{Owner, PasswordPolicy, TenantId};
 use okcc_crm::CrmService;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -70,6 +78,9 @@ pub(crate) struct ApiConfig {
     pub(crate) totp_issuer: String,
     /// The SIP realm extensions authenticate in.
     pub(crate) sip_realm: String,
+    /// Largest voice file upload (`POST …/review/voice`, default 10 MiB);
+    /// also the review's voice size limit.
+    pub(crate) voice_body_limit: usize,
 }
 
 impl Default for ApiConfig {
@@ -80,6 +91,7 @@ impl Default for ApiConfig {
             session_ttl: Duration::from_secs(8 * 3600),
             totp_issuer: "okcc".to_owned(),
             sip_realm: "okcc".to_owned(),
+            voice_body_limit: okcc_core::review::VoiceLimits::default().max_bytes,
         }
     }
 }
@@ -109,6 +121,16 @@ pub(crate) struct Shared {
     /// A hash verified when the user does not exist, so a login takes as
     /// long for unknown users as for known ones.
     pub(crate) dummy_hash: okcc_core::credential::PhcHash,
+    /// Voice files and templates under review.
+    pub(crate) review: Arc<dyn ReviewStore>,
+    /// The SIP guard pipeline, whose ban table the ban endpoints manage.
+    pub(crate) guard: Arc<Guard>,
+    /// The reasons given for manual bans.
+    pub(crate) ban_notes: Mutex<bans::BanNotes>,
+    /// Gauges the server updates (connections, SIP queue depth).
+    pub(crate) gauges: Arc<Gauges>,
+    /// Resource alerts and the monitor's latest sample.
+    pub(crate) alerts: Arc<AlertBook>,
 }
 
 /// The stores and services [`AppState::new`] wires together.
@@ -120,6 +142,13 @@ pub(crate) struct Stores {
     pub(crate) crm: Arc<CrmService>,
     pub(crate) audit: Arc<dyn AuditStore>,
     pub(crate) access: Arc<AccessControl>,
+    pub(crate) review: Arc<dyn ReviewStore>,
+    /// The SIP guard (serve passes the running server's).
+    pub(crate) guard: Arc<Guard>,
+    /// Gauges the server updates; the monitor reads them.
+    pub(crate) gauges: Arc<Gauges>,
+    /// Where the monitor ([`crate::monitor::spawn`]) records alerts.
+    pub(crate) alerts: Arc<AlertBook>,
 }
 
 impl AppState {
@@ -153,6 +182,11 @@ impl AppState {
                 sessions: auth::Sessions::default(),
                 rule_text: Mutex::new(String::new()),
                 dummy_hash,
+                review: stores.review,
+                guard: stores.guard,
+                ban_notes: Mutex::new(bans::BanNotes::default()),
+                gauges: stores.gauges,
+                alerts: stores.alerts,
             }),
         })
     }
@@ -232,13 +266,27 @@ impl Stores {
             Arc::new(StoreCrmAudit(Arc::clone(&audit))),
             okcc_crm::service::CrmConfig::default(),
         );
+        let credentials: Arc<dyn CredentialStore> =
+            Arc::new(okcc_core::credential::MemoryCredentialStore::new());
+        let mut nonce_key = vec![0u8; 32];
+        rand::fill(&mut nonce_key[..]);
+        let guard = Guard::new(
+            GuardConfig::default(),
+            Arc::clone(&access),
+            Arc::new(DigestServer::new(DigestConfig::new("okcc", nonce_key))),
+            Arc::clone(&credentials),
+        );
         Self {
             directory: Arc::new(MemoryDirectory::default()),
-            credentials: Arc::new(okcc_core::credential::MemoryCredentialStore::new()),
+            credentials,
             roles: Arc::new(okcc_core::rbac::MemoryRoleStore::new()),
             crm: Arc::new(crm),
             audit,
             access,
+            review: Arc::new(okcc_core::review::MemoryReviewStore::new()),
+            guard: Arc::new(guard),
+            gauges: Arc::new(Gauges::default()),
+            alerts: Arc::new(AlertBook::default()),
         }
     }
 }
@@ -302,6 +350,18 @@ pub(crate) fn parse_scope(s: &str) -> Result<Owner, ApiError> {
         access_api::get_rules,
         access_api::put_rules,
         access_api::block_foreign,
+        review::upload_voice,
+        review::submit_template,
+        review::list_items,
+        review::get_item,
+        review::get_audio,
+        review::decide,
+        review::usable,
+        bans::list_bans,
+        bans::create_ban,
+        bans::delete_ban,
+        alerts::list_alerts,
+        alerts::monitor,
     ),
     components(schemas(Problem)),
     modifiers(&BearerAuth)
@@ -397,7 +457,33 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/access/block-foreign", put(access_api::block_foreign))
         .route("/audit/events", get(ops::audit_events))
         .route("/audit/verify", get(ops::audit_verify))
-        .route("/audit/export", get(ops::audit_export));
+        .route("/audit/export", get(ops::audit_export))
+        .route(
+            "/tenants/{tenant}/review/voice",
+            post(review::upload_voice).layer(DefaultBodyLimit::max(config.voice_body_limit)),
+        )
+        .route(
+            "/tenants/{tenant}/review/templates",
+            post(review::submit_template),
+        )
+        .route("/tenants/{tenant}/review/items", get(review::list_items))
+        .route("/tenants/{tenant}/review/items/{id}", get(review::get_item))
+        .route(
+            "/tenants/{tenant}/review/items/{id}/audio",
+            get(review::get_audio),
+        )
+        .route(
+            "/tenants/{tenant}/review/items/{id}/decision",
+            post(review::decide),
+        )
+        .route(
+            "/tenants/{tenant}/review/items/{id}/usable",
+            get(review::usable),
+        )
+        .route("/bans", get(bans::list_bans).post(bans::create_ban))
+        .route("/bans/{ip}", delete(bans::delete_ban))
+        .route("/alerts", get(alerts::list_alerts))
+        .route("/monitor", get(alerts::monitor));
     Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

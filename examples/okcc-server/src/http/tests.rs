@@ -18,6 +18,9 @@ use tower::ServiceExt;
 
 use super::{ApiConfig, AppState, Stores, auth, router, totp};
 
+/// Review queue, bans, alerts and monitor endpoints.
+mod rest_tests;
+
 const STRONG: &str = "Correct-Horse-Battery-9-Staple";
 const STRONG2: &str = "Purple-Monkey-Dish-42-Lamp";
 

@@ -134,7 +134,123 @@ impl Default for ProxyConfig {
             default_tenant: "default".to_owned(),
             utc_offset_secs: 0,
             advertise: None,
+/// A raise/clear pair: an alert is raised when the value goes above
+/// `raise` and cleared only when it falls below `clear` (hysteresis).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Threshold {
+    /// Raise above this.
+    pub(crate) raise: u64,
+    /// Clear below this (at most `raise`).
+    pub(crate) clear: u64,
+}
+
+/// Resource monitoring and alerts (`[monitor]`, requirement 4).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct MonitorConfig {
+    /// Seconds between two samples (1 to 3600).
+    pub(crate) interval_secs: u64,
+    /// System CPU use, percent.
+    pub(crate) cpu_percent: Threshold,
+    /// System memory in use (total minus available), percent.
+    pub(crate) memory_percent: Threshold,
+    /// Space used on the data directory's file system, percent.
+    pub(crate) disk_percent: Threshold,
+    /// Open HTTP/TCP connections.
+    pub(crate) connections: Threshold,
+    /// SIP requests waiting or in progress.
+    pub(crate) sip_queue: Threshold,
+    /// Each raise and clear is POSTed as JSON to this `http://` URL.
+    pub(crate) webhook_url: Option<String>,
+    /// Retries after a failed delivery (0 to 10).
+    pub(crate) webhook_retries: u32,
+    /// Wait before the first retry, doubled for each next one (ms).
+    pub(crate) webhook_backoff_ms: u64,
+    /// Time limit of one delivery attempt (seconds).
+    pub(crate) webhook_timeout_secs: u64,
+    /// Alerts waiting for delivery; when full the oldest is dropped (and counted).
+    pub(crate) webhook_queue: usize,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        Self {
+            interval_secs: 15,
+            cpu_percent: Threshold {
+                raise: 90,
+                clear: 80,
+            },
+            memory_percent: Threshold {
+                raise: 90,
+                clear: 80,
+            },
+            disk_percent: Threshold {
+                raise: 90,
+                clear: 85,
+            },
+            connections: Threshold {
+                raise: 1000,
+                clear: 800,
+            },
+            sip_queue: Threshold {
+                raise: 500,
+                clear: 250,
+            },
+            webhook_url: None,
+            webhook_retries: 3,
+            webhook_backoff_ms: 500,
+            webhook_timeout_secs: 5,
+            webhook_queue: 100,
         }
+    }
+}
+
+impl MonitorConfig {
+    /// Checks ranges and the webhook URL; the error names the field.
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        if !(1..=3600).contains(&self.interval_secs) {
+            return Err("monitor.interval_secs must be between 1 and 3600".to_owned());
+        }
+        for (name, t, max) in [
+            ("cpu_percent", self.cpu_percent, Some(100)),
+            ("memory_percent", self.memory_percent, Some(100)),
+            ("disk_percent", self.disk_percent, Some(100)),
+            ("connections", self.connections, None),
+            ("sip_queue", self.sip_queue, None),
+        ] {
+            if t.clear > t.raise {
+                return Err(format!(
+                    "monitor.{name}: clear ({}) must not be above raise ({})",
+                    t.clear, t.raise
+                ));
+            }
+            if let Some(max) = max
+                && t.raise > max
+            {
+                return Err(format!(
+                    "monitor.{name}: raise ({}) must be at most {max}",
+                    t.raise
+                ));
+            }
+        }
+        if self.webhook_retries > 10 {
+            return Err("monitor.webhook_retries must be at most 10".to_owned());
+        }
+        if !(1..=60_000).contains(&self.webhook_backoff_ms) {
+            return Err("monitor.webhook_backoff_ms must be between 1 and 60000".to_owned());
+        }
+        if !(1..=60).contains(&self.webhook_timeout_secs) {
+            return Err("monitor.webhook_timeout_secs must be between 1 and 60".to_owned());
+        }
+        if !(1..=10_000).contains(&self.webhook_queue) {
+            return Err("monitor.webhook_queue must be between 1 and 10000".to_owned());
+        }
+        if let Some(url) = &self.webhook_url {
+            crate::monitor::WebhookTarget::parse(url)
+                .map_err(|e| format!("monitor.webhook_url: {e}"))?;
+        }
+        Ok(())
     }
 }
 
@@ -185,6 +301,8 @@ pub(crate) struct Config {
     pub(crate) trunk: Option<TrunkConfig>,
     /// Toll-fraud policy of every tenant (okcc-core's `TollPolicy`).
     pub(crate) toll: okcc_core::toll::TollPolicy,
+    /// Resource monitoring and alerts.
+    pub(crate) monitor: MonitorConfig,
 }
 
 impl Default for Config {
@@ -211,6 +329,7 @@ impl Default for Config {
             proxy: ProxyConfig::default(),
             trunk: None,
             toll: okcc_core::toll::TollPolicy::default(),
+            monitor: MonitorConfig::default(),
         }
     }
 }
@@ -327,6 +446,9 @@ impl Config {
         }
         if self.sip_tls.is_some() && (self.tls_cert.is_none() || self.tls_key.is_none()) {
             return Err("sip_tls needs tls_cert and tls_key (PEM files)".to_owned());
+        self.monitor.validate()?;
+        if self.sip_tls.is_some() {
+            return Err("sip_tls: TLS transport is not wired yet; set it to off".to_owned());
         }
         if self.sip_udp.is_none() && self.sip_tcp.is_none() && self.sip_tls.is_none() {
             return Err(
