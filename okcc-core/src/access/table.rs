@@ -47,6 +47,12 @@ trait Key: Copy + Ord {
     fn succ(self) -> Option<Self>;
     /// `(self - base) >> shift` as an index (`self >= base`), saturating.
     fn bucket(self, base: Self, shift: u32) -> usize;
+    /// `self >> shift` as a bucket number. For `u128` with `shift >= 64`
+    /// it reads only the high half of the key, so a lookup can pick its
+    /// bucket (and start loading it) before the low half is known.
+    fn shr(self, shift: u32) -> u128;
+    /// `self` with the low `shift` bits cleared.
+    fn align(self, shift: u32) -> Self;
     /// `base + (b << shift)`, saturating.
     fn bucket_start(base: Self, b: usize, shift: u32) -> Self;
     /// Bits needed to hold `hi - lo` (`hi >= lo`).
@@ -70,6 +76,19 @@ macro_rules! impl_key {
             fn bucket(self, base: Self, shift: u32) -> usize {
                 let off = self.wrapping_sub(base).checked_shr(shift).unwrap_or(0);
                 usize::try_from(off).unwrap_or(usize::MAX)
+            }
+            #[inline]
+            fn shr(self, shift: u32) -> u128 {
+                if Self::BITS == 128 && shift >= 64 {
+                    // A no-op branch for `u32`.
+                    let hi = (u128::from(self) >> 64) as u64;
+                    u128::from(hi >> (shift - 64))
+                } else {
+                    u128::from(self).checked_shr(shift).unwrap_or(0)
+                }
+            }
+            fn align(self, shift: u32) -> Self {
+                self & Self::MAX.checked_shl(shift).unwrap_or(0)
             }
             fn bucket_start(base: Self, b: usize, shift: u32) -> Self {
                 let b = Self::try_from(b).unwrap_or(Self::MAX);
@@ -176,7 +195,8 @@ impl<K: Key> RangeList<K> {
 enum Index<K> {
     /// Search every range (small tables).
     None,
-    /// Bucket `b` holds the keys `base + (b << shift)` onwards; `first[b]`
+    /// Bucket `b` holds the keys `base + (b << shift)` onwards (`base` is
+    /// a multiple of `2^shift`); `first[b]`
     /// is the range holding the first key of bucket `b`; the last element
     /// is the last range.
     Span {
@@ -225,6 +245,9 @@ impl<K: Key, V: Clone> Ranges<K, V> {
         let (lo, hi) = (lo.key, hi.key);
         let want = (usize::BITS - 1 - n.leading_zeros()).min(MAX_BUCKET_BITS);
         let shift = K::span_bits(lo, hi).saturating_sub(want);
+        // Buckets start on multiples of `2^shift`, so a key's bucket is
+        // `key >> shift` minus the base's (see `Key::shr`).
+        let lo = lo.align(shift);
         let buckets = hi.bucket(lo, shift).saturating_add(1);
         let mut first = Vec::with_capacity(buckets.saturating_add(1));
         let mut i = 0usize;
@@ -248,9 +271,14 @@ impl<K: Key, V: Clone> Ranges<K, V> {
     fn find(&self, key: K) -> Option<&Slot<K, V>> {
         let (lo, hi) = match &self.index {
             Index::None => (0, self.ranges.len()),
-            Index::Span { base, .. } if key < *base => return self.ranges.first(),
             Index::Span { base, shift, first } => {
-                let b = key.bucket(*base, *shift).min(first.len().saturating_sub(2));
+                let (q, qb) = (key.shr(*shift), base.shr(*shift));
+                if q < qb {
+                    return self.ranges.first();
+                }
+                let b = usize::try_from(q - qb)
+                    .unwrap_or(usize::MAX)
+                    .min(first.len().saturating_sub(2));
                 match (first.get(b), first.get(b + 1)) {
                     (Some(&lo), Some(&hi)) => (lo as usize, hi as usize + 1),
                     _ => return None,
@@ -666,6 +694,108 @@ mod tests {
                 table.matches(ip).copied().collect::<Vec<_>>(),
                 naive(&nets, ip)
             );
+        }
+    }
+
+    /// The first and last address of `n`, and their neighbours.
+    fn edges(n: &Cidr) -> Vec<IpAddr> {
+        match n.addr() {
+            IpAddr::V4(a) => {
+                let first = u32::from(a);
+                let last = u32::last_of(first, n.prefix_len());
+                [first.wrapping_sub(1), first, last, last.wrapping_add(1)]
+                    .map(|k| IpAddr::V4(k.into()))
+                    .to_vec()
+            }
+            IpAddr::V6(a) => {
+                let first = u128::from(a);
+                let last = u128::last_of(first, n.prefix_len());
+                [first.wrapping_sub(1), first, last, last.wrapping_add(1)]
+                    .map(|k| IpAddr::V6(k.into()))
+                    .to_vec()
+            }
+        }
+    }
+
+    #[test]
+    fn req_2_1_edge_networks_agree_with_naive_scan() {
+        let mut nets: Vec<Cidr> = [
+            "0.0.0.0/0",
+            "::/0",
+            "::ffff:0:0/96",
+            "255.255.255.255/32",
+            "0.0.0.0/32",
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128",
+            "::/128",
+            "::1/128",
+            // adjacent halves and a host at their seam
+            "10.0.0.0/25",
+            "10.0.0.128/25",
+            "10.0.0.127/32",
+            "10.0.0.128/32",
+            // a nested chain
+            "172.16.0.0/12",
+            "172.16.0.0/16",
+            "172.16.0.0/24",
+            "172.16.0.0/31",
+            "172.16.0.1/32",
+            "2001:db8::/32",
+            "2001:db8::/64",
+            "2001:db8::/127",
+            "2001:db8::1/128",
+            "2001:db8:0:1::/64",
+            "2001:db9::/128",
+            // straddling 64-bit halves of an IPv6 key
+            "2400::ffff:ffff:ffff:ffff/128",
+            "2400:0:0:1::/128",
+            "2400::/63",
+        ]
+        .into_iter()
+        .map(net)
+        .collect();
+        // Enough filler that IPv6 gets a bucket index and IPv4 a direct
+        // table, with the edge networks falling on bucket boundaries.
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..400 {
+            let r = next();
+            nets.push(Cidr::masked(
+                IpAddr::V4((r as u32).into()),
+                16 + (r >> 59) as u8,
+            ));
+            let a = (u128::from(next()) << 64 | u128::from(next())) >> 3 | (1u128 << 125);
+            nets.push(Cidr::masked(IpAddr::V6(a.into()), 24 + (r % 105) as u8));
+        }
+        let table = PrefixTable::build(nets.iter().copied().enumerate().map(|(i, n)| (n, i)));
+        let direct =
+            PrefixTable::build_with(nets.iter().copied().enumerate().map(|(i, n)| (n, i)), 0);
+        assert!(matches!(table.v6.index, Index::Span { .. }));
+        assert!(matches!(direct.v4, V4::Dir16(_)));
+        let mut probes: Vec<IpAddr> = nets.iter().flat_map(edges).collect();
+        for k in 0..128 {
+            let b = 1u128 << k;
+            probes.extend([b - 1, b, b + 1, (1u128 << 125) | b].map(|a| IpAddr::V6(a.into())));
+            if k < 32 {
+                let b = 1u32 << k;
+                probes.extend([b - 1, b, b + 1].map(|a| IpAddr::V4(a.into())));
+            }
+        }
+        probes.extend(probes.clone().into_iter().filter_map(|ip| match ip {
+            IpAddr::V4(a) => Some(IpAddr::V6(a.to_ipv6_mapped())),
+            IpAddr::V6(_) => None,
+        }));
+        for ip in probes {
+            let want = naive(&nets, ip);
+            for t in [&table, &direct] {
+                let got: Vec<usize> = t.matches(ip).copied().collect();
+                assert_eq!(got, want, "ip {ip}");
+                assert_eq!(t.longest(ip), want.first(), "ip {ip}");
+            }
         }
     }
 
