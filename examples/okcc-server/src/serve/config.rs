@@ -134,6 +134,10 @@ impl Default for ProxyConfig {
             default_tenant: "default".to_owned(),
             utc_offset_secs: 0,
             advertise: None,
+        }
+    }
+}
+
 /// A raise/clear pair: an alert is raised when the value goes above
 /// `raise` and cleared only when it falls below `clear` (hysteresis).
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -446,10 +450,8 @@ impl Config {
         }
         if self.sip_tls.is_some() && (self.tls_cert.is_none() || self.tls_key.is_none()) {
             return Err("sip_tls needs tls_cert and tls_key (PEM files)".to_owned());
-        self.monitor.validate()?;
-        if self.sip_tls.is_some() {
-            return Err("sip_tls: TLS transport is not wired yet; set it to off".to_owned());
         }
+        self.monitor.validate()?;
         if self.sip_udp.is_none() && self.sip_tcp.is_none() && self.sip_tls.is_none() {
             return Err(
                 "no SIP transport enabled (sip_udp, sip_tcp and sip_tls are all off)".to_owned(),
