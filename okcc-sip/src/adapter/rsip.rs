@@ -107,8 +107,12 @@ Content-Length: 0\r\n\r\n";
     fn oversized_request_is_refused_by_the_limits() {
         let req = rsip::Request::try_from(INVITE).expect("rsip parses");
         let mut buf = Vec::new();
-        let err = view_of(&req, &mut buf, &Limits::default().with_max_message_bytes(64))
-            .expect_err("over the cap");
+        let err = view_of(
+            &req,
+            &mut buf,
+            &Limits::default().with_max_message_bytes(64),
+        )
+        .expect_err("over the cap");
         assert!(matches!(
             err.kind,
             crate::view::ParseErrorKind::TooLarge { .. }

@@ -249,8 +249,7 @@ impl<'a> Via<'a> {
         let (proto, rest) = split_proto(raw).ok_or(AddressError::BadVia)?;
         // Exactly three `/`-separated parts.
         let (name, rest_proto) = split_once_byte(proto, b'/').ok_or(AddressError::BadVia)?;
-        let (version, transport) =
-            split_once_byte(rest_proto, b'/').ok_or(AddressError::BadVia)?;
+        let (version, transport) = split_once_byte(rest_proto, b'/').ok_or(AddressError::BadVia)?;
         if find_byte(transport, b'/').is_some() {
             return Err(AddressError::BadVia);
         }
@@ -305,10 +304,7 @@ impl<'a> CSeq<'a> {
     /// Parses a CSeq value.
     pub fn parse(value: &'a str) -> Result<Self, AddressError> {
         let v = trim_lws(value);
-        let split = v
-            .bytes()
-            .position(is_lws)
-            .ok_or(AddressError::BadCSeq)?;
+        let split = v.bytes().position(is_lws).ok_or(AddressError::BadCSeq)?;
         let (num, method) = (&v[..split], trim_lws(&v[split..]));
         if num.is_empty() || num.len() > 10 || !num.bytes().all(|b| b.is_ascii_digit()) {
             return Err(AddressError::BadCSeq);

@@ -380,7 +380,8 @@ fn parse<'a>(bytes: &'a [u8], limits: &Limits) -> Result<SipRequestView<'a>, Par
         .position(|b| !matches!(b, b'\r' | b'\n'))
         .ok_or_else(|| ParseError::early(K::Empty))?;
     let msg = &bytes[start..];
-    let (head_end, body_start) = head_bounds(msg).ok_or_else(|| ParseError::early(K::Incomplete))?;
+    let (head_end, body_start) =
+        head_bounds(msg).ok_or_else(|| ParseError::early(K::Incomplete))?;
     let head = std::str::from_utf8(&msg[..head_end]).map_err(|_| ParseError::early(K::NotUtf8))?;
     let rest = &msg[body_start..];
 

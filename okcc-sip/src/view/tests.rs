@@ -311,7 +311,12 @@ fn head_bounds_finds_the_first_empty_line() {
         (b"", None),
     ] {
         assert_eq!(head_bounds(msg), want, "{:?}", String::from_utf8_lossy(msg));
-        assert_eq!(head_bounds_by_search(msg), want, "{:?}", String::from_utf8_lossy(msg));
+        assert_eq!(
+            head_bounds_by_search(msg),
+            want,
+            "{:?}",
+            String::from_utf8_lossy(msg)
+        );
     }
 }
 
