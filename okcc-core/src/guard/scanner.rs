@@ -291,9 +291,8 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     let Some((&first, rest)) = needle.split_first() else {
         return false;
     };
-    let last_start = match hay.len().checked_sub(needle.len()) {
-        Some(n) => n,
-        None => return false,
+    let Some(last_start) = hay.len().checked_sub(needle.len()) else {
+        return false;
     };
     hay.iter()
         .take(last_start + 1)
