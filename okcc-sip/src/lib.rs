@@ -10,6 +10,7 @@
 //! hands okcc one message at a time.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod adapter;
 pub mod digest;
 pub mod masking;
 pub mod pipeline;

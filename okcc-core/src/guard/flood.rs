@@ -161,7 +161,7 @@ impl FloodGuard {
         }
         let k = key(ip);
         let mut now_ms = self.now_ms(now);
-        if !self.sources.contains_key(&k) && self.sources.len() >= self.config.max_sources {
+        if self.sources.len() >= self.config.max_sources && !self.sources.contains_key(&k) {
             self.evict(now_ms);
         }
         let slot_ms = self.slot_ms;

@@ -131,10 +131,16 @@ impl ScannerGuard {
     pub fn is_scanner_user_agent(&self, user_agent: &str) -> bool {
         let ua = user_agent.as_bytes();
         let ua = ua.get(..MAX_USER_AGENT_BYTES).unwrap_or(ua);
-        self.signatures.iter().any(|sig| {
-            ua.windows(sig.len())
-                .any(|w| w.eq_ignore_ascii_case(sig.as_slice()))
-        })
+        // Lower-case the (bounded) User-Agent once, then look for each
+        // signature's first byte before comparing the rest: a few hundred
+        // byte compares for a typical 30-byte User-Agent.
+        let mut buf = [0u8; MAX_USER_AGENT_BYTES];
+        let lower = buf.get_mut(..ua.len()).unwrap_or_default();
+        for (d, s) in lower.iter_mut().zip(ua) {
+            *d = s.to_ascii_lowercase();
+        }
+        let lower: &[u8] = lower;
+        self.signatures.iter().any(|sig| contains(lower, sig))
     }
 
     /// Checks one request from `ip` at `now`. `method` is the SIP method,
@@ -237,7 +243,7 @@ impl ScannerGuard {
     }
 
     fn source(&mut self, ip: IpAddr, now: Instant) -> &mut Source {
-        if !self.sources.contains_key(&ip) && self.sources.len() >= self.config.max_sources {
+        if self.sources.len() >= self.config.max_sources && !self.sources.contains_key(&ip) {
             self.evict(now);
         }
         self.sources.entry(ip).or_insert_with(|| Source {
@@ -278,6 +284,20 @@ impl ScannerGuard {
             }
         }
     }
+}
+
+/// `true` if `needle` (non-empty) occurs in `hay`.
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else {
+        return false;
+    };
+    let Some(last_start) = hay.len().checked_sub(needle.len()) else {
+        return false;
+    };
+    hay.iter()
+        .take(last_start + 1)
+        .enumerate()
+        .any(|(i, &b)| b == first && hay.get(i + 1..i + needle.len()) == Some(rest))
 }
 
 // Tests may read the clock to get an `Instant` origin; the guard never does.

@@ -333,6 +333,11 @@ impl Guard {
         self
     }
 
+    /// The settings the pipeline runs with.
+    pub fn config(&self) -> &GuardConfig {
+        &self.config
+    }
+
     /// The counters.
     pub fn metrics(&self) -> &GuardMetrics {
         &self.metrics

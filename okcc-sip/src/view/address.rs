@@ -85,13 +85,44 @@ pub(crate) fn first_element(value: &str) -> Result<&str, AddressError> {
     }
 }
 
+/// Position of the first `b` in `s`. A plain byte loop: header parts are
+/// short, and `str::find(char)` goes through a generic searcher (a
+/// `memchr` and a `memcmp` call per hit).
+#[inline]
+pub(crate) fn find_byte(s: &str, b: u8) -> Option<usize> {
+    s.bytes().position(|c| c == b)
+}
+
+/// `s` split around the first `b` (an ASCII byte, so both halves are
+/// `str`s).
+#[inline]
+pub(crate) fn split_once_byte(s: &str, b: u8) -> Option<(&str, &str)> {
+    let i = find_byte(s, b)?;
+    Some((s.get(..i)?, s.get(i + 1..)?))
+}
+
+/// `s` split around the last `b` (an ASCII byte).
+#[inline]
+pub(crate) fn rsplit_once_byte(s: &str, b: u8) -> Option<(&str, &str)> {
+    let i = s.bytes().rposition(|c| c == b)?;
+    Some((s.get(..i)?, s.get(i + 1..)?))
+}
+
 /// The value of parameter `name` in a `;`-separated parameter list (case-insensitive
 /// name). `Some("")` for a flag parameter without a value.
 pub(crate) fn param<'a>(params: &'a str, name: &str) -> Option<&'a str> {
-    params.split(';').find_map(|p| {
-        let (k, v) = p.split_once('=').unwrap_or((p, ""));
-        trim_lws(k).eq_ignore_ascii_case(name).then(|| trim_lws(v))
-    })
+    let mut rest = params;
+    loop {
+        let (p, next) = match split_once_byte(rest, b';') {
+            Some((p, next)) => (p, Some(next)),
+            None => (rest, None),
+        };
+        let (k, v) = split_once_byte(p, b'=').unwrap_or((p, ""));
+        if trim_lws(k).eq_ignore_ascii_case(name) {
+            return Some(trim_lws(v));
+        }
+        rest = next?;
+    }
 }
 
 /// A borrowed `name-addr` / `addr-spec` (From, To, Contact, P-Asserted-Identity).
@@ -120,14 +151,14 @@ impl<'a> NameAddr<'a> {
         let (display_name, after_display) = if let Some(q) = raw.strip_prefix('"') {
             let end = closing_quote(q).ok_or(AddressError::Unterminated)?;
             (Some(&q[..end]), trim_lws(&q[end + 1..]))
-        } else if let Some(lt) = raw.find('<') {
+        } else if let Some(lt) = find_byte(raw, b'<') {
             let name = trim_lws(&raw[..lt]);
             ((!name.is_empty()).then_some(name), &raw[lt..])
         } else {
             (None, raw)
         };
         let (uri_text, params) = if let Some(inner) = after_display.strip_prefix('<') {
-            let gt = inner.find('>').ok_or(AddressError::Unterminated)?;
+            let gt = find_byte(inner, b'>').ok_or(AddressError::Unterminated)?;
             let rest = trim_lws(&inner[gt + 1..]);
             (
                 trim_lws(&inner[..gt]),
@@ -137,7 +168,7 @@ impl<'a> NameAddr<'a> {
             // A quoted display name must be followed by `<uri>`.
             return Err(AddressError::Unterminated);
         } else {
-            match after_display.split_once(';') {
+            match split_once_byte(after_display, b';') {
                 Some((u, p)) => (trim_lws(u), p),
                 None => (after_display, ""),
             }
@@ -216,16 +247,17 @@ impl<'a> Via<'a> {
     pub fn parse(value: &'a str) -> Result<Self, AddressError> {
         let raw = trim_lws(first_element(value)?);
         let (proto, rest) = split_proto(raw).ok_or(AddressError::BadVia)?;
-        let mut parts = proto.split('/').map(trim_lws);
-        let (Some(name), Some(version), Some(transport), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        // Exactly three `/`-separated parts.
+        let (name, rest_proto) = split_once_byte(proto, b'/').ok_or(AddressError::BadVia)?;
+        let (version, transport) = split_once_byte(rest_proto, b'/').ok_or(AddressError::BadVia)?;
+        if find_byte(transport, b'/').is_some() {
             return Err(AddressError::BadVia);
-        };
+        }
+        let (name, version, transport) = (trim_lws(name), trim_lws(version), trim_lws(transport));
         if !name.eq_ignore_ascii_case("SIP") || version != "2.0" || transport.is_empty() {
             return Err(AddressError::BadVia);
         }
-        let (sent_by, params) = rest.split_once(';').unwrap_or((rest, ""));
+        let (sent_by, params) = split_once_byte(rest, b';').unwrap_or((rest, ""));
         let (host, port, _) =
             parse_hostport(trim_lws(sent_by)).map_err(|_| AddressError::BadVia)?;
         Ok(Self {
@@ -250,7 +282,7 @@ fn split_proto(raw: &str) -> Option<(&str, &str)> {
             slashes += 1;
         } else if slashes == 2 && !is_lws(b) {
             // inside the transport token: run to its end
-            let end = raw[i..].find(|c: char| c.is_ascii() && is_lws(c as u8))? + i;
+            let end = bytes.get(i..)?.iter().position(|&c| is_lws(c))? + i;
             return Some((&raw[..end], trim_lws(&raw[end..])));
         }
         i += 1;
@@ -272,9 +304,7 @@ impl<'a> CSeq<'a> {
     /// Parses a CSeq value.
     pub fn parse(value: &'a str) -> Result<Self, AddressError> {
         let v = trim_lws(value);
-        let split = v
-            .find(|c: char| c.is_ascii() && is_lws(c as u8))
-            .ok_or(AddressError::BadCSeq)?;
+        let split = v.bytes().position(is_lws).ok_or(AddressError::BadCSeq)?;
         let (num, method) = (&v[..split], trim_lws(&v[split..]));
         if num.is_empty() || num.len() > 10 || !num.bytes().all(|b| b.is_ascii_digit()) {
             return Err(AddressError::BadCSeq);

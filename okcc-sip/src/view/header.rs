@@ -82,12 +82,7 @@ impl HeaderName {
             ],
             _ => &[],
         };
-        // Exact-case canonical spellings first (what nearly every UA sends),
-        // then any case.
-        let canonical = |h: Self| h.as_str().as_bytes() == b;
-        if let Some((_, h)) = candidates.iter().find(|(_, h)| canonical(*h)) {
-            return *h;
-        }
+        // A byte loop, no `memcmp` call: the names are short.
         candidates
             .iter()
             .find(|(name, _)| raw.eq_ignore_ascii_case(name))

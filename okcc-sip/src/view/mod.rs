@@ -36,8 +36,7 @@ pub use method::SipMethod;
 pub use uri::{SipUri, UriError, UriScheme, unescape};
 
 pub(crate) use address::{first_element, is_token_byte, trim_lws};
-
-use memchr::memmem;
+use address::{rsplit_once_byte, split_once_byte};
 
 /// Default cap on one message: 64 KiB.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024;
@@ -278,7 +277,10 @@ fn next_field(s: &str) -> Option<(&str, &str)> {
 fn split_field(line: &str) -> Option<(&str, &str)> {
     let colon = memchr::memchr(b':', line.as_bytes())?;
     let (name, value) = (&line[..colon], &line[colon + 1..]);
-    let name = name.trim_end_matches([' ', '\t']);
+    let name = name
+        .bytes()
+        .rposition(|c| c != b' ' && c != b'\t')
+        .map_or("", |p| &name[..=p]);
     if name.is_empty() || !name.bytes().all(is_token_byte) {
         return None;
     }
@@ -378,13 +380,8 @@ fn parse<'a>(bytes: &'a [u8], limits: &Limits) -> Result<SipRequestView<'a>, Par
         .position(|b| !matches!(b, b'\r' | b'\n'))
         .ok_or_else(|| ParseError::early(K::Empty))?;
     let msg = &bytes[start..];
-    let crlf = memmem::find(msg, b"\r\n\r\n");
-    let lf = memmem::find(&msg[..crlf.map_or(msg.len(), |p| p + 2)], b"\n\n");
-    let (head_end, body_start) = match (crlf, lf) {
-        (_, Some(p)) => (p + 1, p + 2),
-        (Some(p), None) => (p + 2, p + 4),
-        (None, None) => return Err(ParseError::early(K::Incomplete)),
-    };
+    let (head_end, body_start) =
+        head_bounds(msg).ok_or_else(|| ParseError::early(K::Incomplete))?;
     let head = std::str::from_utf8(&msg[..head_end]).map_err(|_| ParseError::early(K::NotUtf8))?;
     let rest = &msg[body_start..];
 
@@ -393,12 +390,10 @@ fn parse<'a>(bytes: &'a [u8], limits: &Limits) -> Result<SipRequestView<'a>, Par
     if line.starts_with("SIP/") {
         return Err(ParseError::early(K::NotARequest));
     }
-    let (method_raw, after) = line
-        .split_once(' ')
-        .ok_or_else(|| ParseError::early(K::BadRequestLine))?;
-    let (uri_text, version) = after
-        .rsplit_once(' ')
-        .ok_or_else(|| ParseError::early(K::BadRequestLine))?;
+    let (method_raw, after) =
+        split_once_byte(line, b' ').ok_or_else(|| ParseError::early(K::BadRequestLine))?;
+    let (uri_text, version) =
+        rsplit_once_byte(after, b' ').ok_or_else(|| ParseError::early(K::BadRequestLine))?;
     if method_raw.is_empty()
         || !method_raw.bytes().all(is_token_byte)
         || uri_text.is_empty()
@@ -586,6 +581,20 @@ fn parse<'a>(bytes: &'a [u8], limits: &Limits) -> Result<SipRequestView<'a>, Par
             answerable,
         }),
     }
+}
+
+/// Where the header section ends: `(end of the head including the last
+/// line's `\n`, start of the body)`, at the first empty line (`\r\n\r\n`
+/// or a bare `\n\n`, whichever comes first). One pass over the line ends
+/// (no substring searcher is built per message).
+fn head_bounds(msg: &[u8]) -> Option<(usize, usize)> {
+    memchr::memchr_iter(b'\n', msg).find_map(|p| match msg.get(p + 1) {
+        Some(b'\n') => Some((p + 1, p + 2)),
+        Some(b'\r') if msg.get(p + 2) == Some(&b'\n') && p > 0 && msg[p - 1] == b'\r' => {
+            Some((p + 1, p + 3))
+        }
+        _ => None,
+    })
 }
 
 /// The header section without the request line.

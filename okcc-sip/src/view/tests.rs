@@ -286,3 +286,45 @@ proptest! {
         prop_assert_eq!(v.from.display_name, Some(name.as_str()));
     }
 }
+
+/// The substring searches `head_bounds` replaced: the first `\r\n\r\n`, and
+/// a bare `\n\n` before it wins.
+fn head_bounds_by_search(msg: &[u8]) -> Option<(usize, usize)> {
+    let crlf = memchr::memmem::find(msg, b"\r\n\r\n");
+    let lf = memchr::memmem::find(&msg[..crlf.map_or(msg.len(), |p| p + 2)], b"\n\n");
+    match (crlf, lf) {
+        (_, Some(p)) => Some((p + 1, p + 2)),
+        (Some(p), None) => Some((p + 2, p + 4)),
+        (None, None) => None,
+    }
+}
+
+#[test]
+fn head_bounds_finds_the_first_empty_line() {
+    for (msg, want) in [
+        (&b"A\r\n\r\nbody"[..], Some((3, 5))),
+        (b"A\n\nbody", Some((2, 3))),
+        (b"A\r\nB\n\n\r\n\r\n", Some((5, 6))),
+        (b"A\n\r\nB", None),
+        (b"\n\n", Some((1, 2))),
+        (b"A\r\n\r", None),
+        (b"", None),
+    ] {
+        assert_eq!(head_bounds(msg), want, "{:?}", String::from_utf8_lossy(msg));
+        assert_eq!(
+            head_bounds_by_search(msg),
+            want,
+            "{:?}",
+            String::from_utf8_lossy(msg)
+        );
+    }
+}
+
+proptest! {
+    #[test]
+    fn prop_head_bounds_agrees_with_substring_search(
+        data in proptest::collection::vec(prop_oneof![Just(b'\r'), Just(b'\n'), Just(b'a')], 0..64)
+    ) {
+        prop_assert_eq!(head_bounds(&data), head_bounds_by_search(&data));
+    }
+}

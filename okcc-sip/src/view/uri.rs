@@ -3,6 +3,8 @@
 use std::borrow::Cow;
 use std::net::Ipv6Addr;
 
+use super::address::{find_byte, split_once_byte};
+
 /// The scheme of a URI.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -60,7 +62,7 @@ pub struct SipUri<'a> {
 impl<'a> SipUri<'a> {
     /// Parses a URI. Leading and trailing whitespace must already be trimmed.
     pub fn parse(raw: &'a str) -> Result<Self, UriError> {
-        let colon = raw.find(':').ok_or(UriError::NoScheme)?;
+        let colon = find_byte(raw, b':').ok_or(UriError::NoScheme)?;
         let scheme_text = &raw[..colon];
         let rest = &raw[colon + 1..];
         let scheme = if scheme_text.eq_ignore_ascii_case("sip") {
@@ -88,7 +90,7 @@ impl<'a> SipUri<'a> {
                 params: "",
             }),
             UriScheme::Tel => {
-                let (number, params) = rest.split_once(';').unwrap_or((rest, ""));
+                let (number, params) = split_once_byte(rest, b';').unwrap_or((rest, ""));
                 if number.is_empty() {
                     return Err(UriError::EmptyUser);
                 }
@@ -106,12 +108,12 @@ impl<'a> SipUri<'a> {
     }
 
     fn parse_sip(raw: &'a str, scheme: UriScheme, rest: &'a str) -> Result<Self, UriError> {
-        let head_end = rest.find('?').unwrap_or(rest.len());
+        let head_end = find_byte(rest, b'?').unwrap_or(rest.len());
         let head = &rest[..head_end];
-        let (user, hostpart) = match head.find('@') {
+        let (user, hostpart) = match find_byte(head, b'@') {
             Some(at) => {
                 let userinfo = &head[..at];
-                let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+                let user = split_once_byte(userinfo, b':').map_or(userinfo, |(u, _)| u);
                 if user.is_empty() {
                     return Err(UriError::EmptyUser);
                 }
@@ -140,12 +142,15 @@ impl<'a> SipUri<'a> {
 /// Splits `host[:port][;params]` (IPv6 in brackets) into its parts.
 pub(crate) fn parse_hostport(hostpart: &str) -> Result<(&str, Option<u16>, &str), UriError> {
     let (host, after_host) = if let Some(v6) = hostpart.strip_prefix('[') {
-        let close = v6.find(']').ok_or(UriError::BadIpv6)?;
+        let close = find_byte(v6, b']').ok_or(UriError::BadIpv6)?;
         let host = &v6[..close];
         host.parse::<Ipv6Addr>().map_err(|_| UriError::BadIpv6)?;
         (host, &v6[close + 1..])
     } else {
-        let end = hostpart.find([':', ';']).unwrap_or(hostpart.len());
+        let end = hostpart
+            .bytes()
+            .position(|c| c == b':' || c == b';')
+            .unwrap_or(hostpart.len());
         let host = &hostpart[..end];
         let valid = !host.is_empty()
             && host
@@ -157,7 +162,7 @@ pub(crate) fn parse_hostport(hostpart: &str) -> Result<(&str, Option<u16>, &str)
         (host, &hostpart[end..])
     };
     if let Some(p) = after_host.strip_prefix(':') {
-        let end = p.find(';').unwrap_or(p.len());
+        let end = find_byte(p, b';').unwrap_or(p.len());
         Ok((
             host,
             Some(parse_port(&p[..end])?),

@@ -1,0 +1,244 @@
+//! rsipstack 0.7 adapter (feature `rsipstack`): the request bytes a
+//! [`SipRequestView`] borrows from, and ready-made implementations of
+//! rsipstack's hooks wired to a [`Guard`]:
+//!
+//! - [`whitelist`]: a `TransportWhitelist` closure over
+//!   [`Guard::pre_parse`] (UDP: every datagram before parsing; TCP/TLS/WS:
+//!   every accepted connection). It never awaits.
+//! - [`GuardInspector`]: a `TransportEventInspector` that runs stages 1–7
+//!   ([`Guard::check`]) on every incoming request and drops (answers with
+//!   silence) the ones a stage denies, before the transaction layer sees
+//!   them. Responses and connection events pass untouched. Digest
+//!   authentication (stage 8) and toll fraud (stage 9) need a reply, so they
+//!   stay in the registrar / proxy loop ([`Guard::evaluate`] or
+//!   [`Guard::authenticate`] on the transaction's request).
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use okcc_core::access::AccessControl;
+//! use okcc_core::credential::MemoryCredentialStore;
+//! use okcc_sip::adapter::rsipstack::{GuardInspector, whitelist};
+//! use okcc_sip::digest::{DigestConfig, DigestServer};
+//! use okcc_sip::pipeline::{Guard, GuardConfig};
+//! use rsipstack::transport::TransportLayer;
+//! use rsipstack::EndpointBuilder;
+//!
+//! let guard = Arc::new(Guard::new(
+//!     GuardConfig::default(),
+//!     Arc::new(AccessControl::new(None)),
+//!     Arc::new(DigestServer::new(DigestConfig::new("example.com", vec![7; 32]))),
+//!     Arc::new(MemoryCredentialStore::new()),
+//! ));
+//! let transport = TransportLayer::new(rsipstack::platform::CancellationToken::new());
+//! transport.set_whitelist(whitelist(guard.clone()));
+//! let mut builder = EndpointBuilder::new();
+//! builder
+//!     .with_transport_layer(transport)
+//!     .with_transport_inspector(Box::new(GuardInspector::new(guard)));
+//! ```
+
+use std::future::{Ready, ready};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use rsipstack::sip::{Host, SipMessage};
+use rsipstack::transaction::endpoint::TransportEventInspector;
+use rsipstack::transport::{SipAddr, TransportEvent};
+
+use crate::pipeline::Guard;
+use crate::view::{Limits, ParseError, SipRequestView};
+
+/// The wire form of `req` (rsipstack's own `to_bytes`: request line and
+/// headers as rsipstack prints them, the body verbatim).
+pub fn request_bytes(req: &rsipstack::sip::Request) -> Vec<u8> {
+    req.to_bytes()
+}
+
+/// Serialises `req` into `buf` (its old content replaced) and parses it:
+/// the view borrows `buf`.
+pub fn view_of<'b>(
+    req: &rsipstack::sip::Request,
+    buf: &'b mut Vec<u8>,
+    limits: &Limits,
+) -> Result<SipRequestView<'b>, ParseError> {
+    *buf = request_bytes(req);
+    SipRequestView::parse(buf, limits)
+}
+
+/// The source address of a transport event's peer (`None` for a host
+/// name, which a receiving transport never reports).
+pub fn source_ip(addr: &SipAddr) -> Option<IpAddr> {
+    match &addr.addr.host {
+        Host::IpAddr(ip) => Some(ip.to_canonical()),
+        Host::Domain(_) => None,
+    }
+}
+
+/// A `TransportWhitelist` for `TransportLayer::set_whitelist`: `true`
+/// unless [`Guard::pre_parse`] refuses the address (bans, blacklist and
+/// region rules that refuse it on every SIP channel). In-memory only: it
+/// never waits on I/O, so it cannot stall rsipstack's UDP loop.
+pub fn whitelist(guard: Arc<Guard>) -> impl Fn(IpAddr) -> Ready<bool> + Send + Sync + 'static {
+    move |ip: IpAddr| ready(guard.pre_parse(ip, Instant::now()).is_allow())
+}
+
+/// A `TransportEventInspector` running stages 1–7 of a [`Guard`] on every
+/// incoming request: denied requests are dropped (silence), everything else
+/// passes unchanged. Requests the view parser refuses are dropped too.
+#[derive(Clone, Debug)]
+pub struct GuardInspector {
+    guard: Arc<Guard>,
+}
+
+impl GuardInspector {
+    /// An inspector over `guard`.
+    pub fn new(guard: Arc<Guard>) -> Self {
+        Self { guard }
+    }
+
+    /// The verdict on one event at `now`: `true` to pass it on.
+    pub fn judge(&self, event: &TransportEvent, now: Instant) -> bool {
+        let TransportEvent::Incoming(SipMessage::Request(req), _, from) = event else {
+            return true;
+        };
+        let Some(ip) = source_ip(from) else {
+            return false;
+        };
+        let mut buf = Vec::new();
+        let Ok(view) = view_of(req, &mut buf, &self.guard_limits()) else {
+            self.guard.metrics().malformed(false);
+            return false;
+        };
+        let (decision, _) = self.guard.check(&view, ip, now);
+        match decision.denial() {
+            Some(d) => {
+                self.guard.metrics().denied(d.reason);
+                self.guard.metrics().silenced();
+                false
+            }
+            None => true,
+        }
+    }
+
+    fn guard_limits(&self) -> Limits {
+        self.guard.config().limits
+    }
+}
+
+#[async_trait::async_trait]
+impl TransportEventInspector for GuardInspector {
+    async fn handle(&self, event: TransportEvent) -> Option<TransportEvent> {
+        self.judge(&event, Instant::now()).then_some(event)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use okcc_core::access::AccessControl;
+    use okcc_core::credential::MemoryCredentialStore;
+    use rsipstack::sip::{HostWithPort, Transport};
+    use rsipstack::transport::TransportWhitelist;
+    use std::time::Duration;
+
+    use crate::digest::{DigestConfig, DigestServer};
+    use crate::pipeline::GuardConfig;
+
+    fn guard(rules: &str) -> Arc<Guard> {
+        let access = Arc::new(AccessControl::new(None));
+        access.load_rule_text("rules.txt", rules).expect("rules");
+        Arc::new(Guard::new(
+            GuardConfig::default(),
+            access,
+            Arc::new(DigestServer::new(DigestConfig::new(
+                "example.com",
+                vec![7; 32],
+            ))),
+            Arc::new(MemoryCredentialStore::new()),
+        ))
+    }
+
+    fn request(ua: &str) -> rsipstack::sip::Request {
+        let msg = format!(
+            "OPTIONS sip:100@example.com SIP/2.0\r\n\
+Via: SIP/2.0/UDP 192.0.2.4:5060;branch=z9hG4bK1\r\n\
+From: <sip:100@example.com>;tag=1\r\nTo: <sip:100@example.com>\r\n\
+Call-ID: a@192.0.2.4\r\nCSeq: 1 OPTIONS\r\nUser-Agent: {ua}\r\n\
+Content-Length: 0\r\n\r\n"
+        );
+        rsipstack::sip::Request::try_from(msg.as_str()).expect("rsipstack parses")
+    }
+
+    fn from(ip: &str) -> SipAddr {
+        SipAddr::new(
+            Transport::Udp,
+            HostWithPort {
+                host: Host::IpAddr(ip.parse().expect("ip")),
+                port: None,
+            },
+        )
+    }
+
+    async fn event(req: rsipstack::sip::Request, ip: &str) -> TransportEvent {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let chan = rsipstack::transport::channel::ChannelConnection::create_connection(
+            rx,
+            tx,
+            from(ip),
+            None,
+        )
+        .await
+        .expect("channel");
+        TransportEvent::Incoming(
+            SipMessage::Request(req),
+            rsipstack::transport::SipConnection::Channel(chan),
+            from(ip),
+        )
+    }
+
+    #[test]
+    fn rsipstack_request_becomes_a_view() {
+        let req = request("Yealink SIP-T46S");
+        let mut buf = Vec::new();
+        let view = view_of(&req, &mut buf, &Limits::default()).expect("view");
+        assert_eq!(view.method_raw, "OPTIONS");
+        assert_eq!(view.to_user(), Some("100"));
+        assert_eq!(view.user_agent, Some("Yealink SIP-T46S"));
+    }
+
+    #[tokio::test]
+    async fn whitelist_refuses_blacklisted_and_banned_sources_only() {
+        let g = guard("deny 203.0.113.0/24\n");
+        let wl = whitelist(g.clone());
+        assert!(!wl.allow("203.0.113.9".parse().expect("ip")).await);
+        assert!(wl.allow("192.0.2.4".parse().expect("ip")).await);
+        g.ban(
+            "192.0.2.4".parse().expect("ip"),
+            Duration::from_secs(60),
+            Instant::now(),
+        );
+        assert!(!wl.allow("192.0.2.4".parse().expect("ip")).await);
+    }
+
+    #[tokio::test]
+    async fn inspector_drops_scanners_and_passes_phones() {
+        let g = guard("");
+        let inspector = GuardInspector::new(g.clone());
+        let phone = inspector
+            .handle(event(request("Yealink SIP-T46S"), "192.0.2.4").await)
+            .await;
+        assert!(phone.is_some(), "a phone's request passes");
+        let scan = inspector
+            .handle(event(request("friendly-scanner"), "198.51.100.7").await)
+            .await;
+        assert!(scan.is_none(), "a scanner's request is dropped");
+        assert!(!g.bans(Instant::now()).is_empty(), "and its source banned");
+        // The ban holds for the next request, whatever its User-Agent.
+        let again = inspector
+            .handle(event(request("Yealink SIP-T46S"), "198.51.100.7").await)
+            .await;
+        assert!(again.is_none());
+        assert_eq!(g.metrics().snapshot().silenced, 2);
+    }
+}
