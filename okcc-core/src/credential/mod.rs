@@ -14,7 +14,12 @@ mod error;
 mod ha1;
 mod import;
 mod secret;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
 mod store;
+#[cfg(any(test, feature = "testkit"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
+pub mod testkit;
 mod web;
 
 #[doc(hidden)]
@@ -27,3 +32,10 @@ pub use import::{LegacyImport, WeakLegacySecret, import_legacy};
 pub use secret::{PhcHash, SecretString};
 pub use store::{CredentialStore, MemoryCredentialStore, SipCredential, WebLogin};
 pub use web::WebPasswordHasher;
+
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use sql::PostgresCredentialStore;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use sql::SqliteCredentialStore;

@@ -56,6 +56,25 @@ impl SipCredential {
         }
     }
 
+    /// A credential read back from a store (its HA1s were derived when it
+    /// was written).
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+    pub(crate) fn from_stored(
+        user: String,
+        realm: String,
+        md5: Ha1,
+        sha256: Ha1,
+        sha512_256: Ha1,
+    ) -> Self {
+        Self {
+            user,
+            realm,
+            md5,
+            sha256,
+            sha512_256,
+        }
+    }
+
     /// The SIP user name.
     pub fn user(&self) -> &str {
         &self.user
@@ -89,7 +108,8 @@ impl fmt::Debug for SipCredential {
 ///
 /// Writes take [`WebLogin`] / [`SipCredential`], which exist only for
 /// passwords the policy accepted. Backends: [`MemoryCredentialStore`] here;
-/// SQLite / PostgreSQL later, behind features.
+/// `SqliteCredentialStore` / `PostgresCredentialStore` behind the features
+/// `sqlite` / `postgres`.
 #[async_trait]
 pub trait CredentialStore: fmt::Debug + Send + Sync + 'static {
     /// Sets (or replaces) a web user's password hash.
@@ -200,6 +220,11 @@ impl CredentialStore for MemoryCredentialStore {
             None => Err(StoreError::NotFound),
         }
     }
+}
+
+#[cfg(test)]
+mod contract {
+    crate::credential_store_contract!(async { super::MemoryCredentialStore::new() });
 }
 
 #[cfg(test)]

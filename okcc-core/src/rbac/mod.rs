@@ -33,10 +33,22 @@ mod admin;
 mod authorize;
 mod permission;
 mod role;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
 mod store;
+#[cfg(any(test, feature = "testkit"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
+pub mod testkit;
 
 pub use admin::{RoleAction, RoleAdmin, RoleAdminError, RoleChange};
 pub use authorize::{Authorized, Denied, DeniedReason, Principal, authorize};
 pub use permission::{Permission, PermissionSet, UnknownPermission};
 pub use role::{BuiltinRole, BuiltinScopeError, Role, RoleError, RoleId, TenantCeiling};
 pub use store::{MemoryRoleStore, RoleStore};
+
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use sql::PostgresRoleStore;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use sql::SqliteRoleStore;

@@ -191,3 +191,8 @@ impl RoleStore for MemoryRoleStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod contract {
+    crate::role_store_contract!(async { super::MemoryRoleStore::new() });
+}

@@ -46,6 +46,65 @@ where
     })
 }
 
+/// A stored value that does not decode (written by something else, or
+/// a newer okcc).
+#[derive(Debug, thiserror::Error)]
+#[error("corrupt row: {0}")]
+pub struct CorruptRow(&'static str);
+
+/// [`StoreError::Backend`] for a row that does not decode.
+pub(crate) fn corrupt(what: &'static str) -> StoreError {
+    StoreError::Backend(Box::new(CorruptRow(what)))
+}
+
+/// JSON of a value okcc owns (cannot fail for these types; mapped anyway).
+pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| StoreError::Backend(Box::new(e)))
+}
+
+/// The value of a JSON column, or [`CorruptRow`] naming `what`.
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
+    json: &str,
+    what: &'static str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(json).map_err(|_| corrupt(what))
+}
+
+/// An [`Owner`](crate::ids::Owner) as a key column: `platform` or
+/// `tenant:<id>`.
+pub(crate) fn owner_key(owner: &crate::ids::Owner) -> String {
+    owner.to_string()
+}
+
+/// A stored `u64` (revision, sequence) as `BIGINT`.
+pub(crate) fn int_of(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Applies okcc-core's embedded SQLite migrations (history table
+/// `okcc_core_migrations`).
+#[cfg(feature = "sqlite")]
+pub(crate) async fn migrate_core_sqlite(pool: &sqlx::SqlitePool) -> Result<(), StoreError> {
+    run_migrations(
+        sqlx::migrate!("./migrations/sqlite"),
+        "okcc_core_migrations",
+        pool,
+    )
+    .await
+}
+
+/// Applies okcc-core's embedded PostgreSQL migrations (history table
+/// `okcc_core_migrations`).
+#[cfg(feature = "postgres")]
+pub(crate) async fn migrate_core_postgres(pool: &sqlx::PgPool) -> Result<(), StoreError> {
+    run_migrations(
+        sqlx::migrate!("./migrations/postgres"),
+        "okcc_core_migrations",
+        pool,
+    )
+    .await
+}
+
 /// How to open the SQLite file.
 #[cfg(feature = "sqlite")]
 #[derive(Clone, Debug)]
@@ -177,21 +236,32 @@ fn is_identifier(s: &str) -> bool {
 /// server (`postgres://postgres@127.0.0.1:5432/test` in CI).
 pub const TEST_POSTGRES_URL_VAR: &str = "OKCC_TEST_POSTGRES_URL";
 
-/// A pool on a fresh schema `okcc_test_<random>` of the test server, or
-/// `None` (with a notice on stderr) when [`TEST_POSTGRES_URL_VAR`] is not
-/// set. When the variable is set and the server is unreachable this
-/// panics: a configured suite must not pass silently.
+/// A pool on a fresh schema `okcc_test_t<unix secs>_<random>` of the test
+/// server, or `None` (with a notice on stderr) when
+/// [`TEST_POSTGRES_URL_VAR`] is not set. When the variable is set and the
+/// server is unreachable this panics: a configured suite must not pass
+/// silently.
+///
+/// Test schemas do not pile up: the first call of each process drops the
+/// test schemas left by earlier runs (those created more than
+/// [`STALE_TEST_SCHEMA`] ago, and those of the older unstamped naming that
+/// no session holds a lock in).
 #[cfg(all(feature = "postgres", feature = "testkit"))]
 pub async fn test_postgres_pool() -> Option<sqlx::PgPool> {
     let Ok(url) = std::env::var(TEST_POSTGRES_URL_VAR) else {
         eprintln!("skipped: set {TEST_POSTGRES_URL_VAR} to run the PostgreSQL suite");
         return None;
     };
-    let schema = format!("okcc_test_{:016x}", rand::random::<u64>());
+    let now = unix_secs();
+    let schema = format!("okcc_test_t{now}_{:012x}", rand::random::<u64>() >> 16);
     let admin = match connect_postgres(&url, None, 1).await {
         Ok(p) => p,
         Err(e) => panic!("{TEST_POSTGRES_URL_VAR} is set but PostgreSQL is unreachable: {e:?}"),
     };
+    static CLEANED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !CLEANED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        drop_stale_test_schemas(&admin, now).await;
+    }
     if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
         .execute(&admin)
         .await
@@ -205,6 +275,77 @@ pub async fn test_postgres_pool() -> Option<sqlx::PgPool> {
     }
 }
 
+/// How old a stamped test schema must be before another test process
+/// drops it (no PostgreSQL test runs this long).
+#[cfg(all(feature = "postgres", feature = "testkit"))]
+pub const STALE_TEST_SCHEMA: Duration = Duration::from_secs(20 * 60);
+
+#[cfg(all(feature = "postgres", feature = "testkit"))]
+fn unix_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Whether the test schema `name` is left over from an earlier run, seen
+/// at `now` (unix seconds); `locked` says whether a session holds a lock
+/// in it (only consulted for unstamped names).
+#[cfg(all(feature = "postgres", feature = "testkit"))]
+fn is_stale_test_schema(name: &str, now: u64, locked: bool) -> bool {
+    let Some(rest) = name.strip_prefix("okcc_test_") else {
+        return false;
+    };
+    if let Some(stamped) = rest.strip_prefix('t') {
+        let Some((secs, _)) = stamped.split_once('_') else {
+            return false;
+        };
+        return secs
+            .parse::<u64>()
+            .is_ok_and(|t| now.saturating_sub(t) > STALE_TEST_SCHEMA.as_secs());
+    }
+    // The older naming, okcc_test_<16 hex digits>, had no time stamp.
+    rest.len() == 16 && rest.bytes().all(|b| b.is_ascii_hexdigit()) && !locked
+}
+
+/// Drops the stale test schemas (best effort: a failure only leaves them
+/// for the next run, with a notice).
+#[cfg(all(feature = "postgres", feature = "testkit"))]
+async fn drop_stale_test_schemas(admin: &sqlx::PgPool, now: u64) {
+    use sqlx::Row as _;
+    let rows = match sqlx::query(
+        "SELECT n.nspname::text, EXISTS (SELECT 1 FROM pg_locks l JOIN pg_class c \
+         ON c.oid = l.relation WHERE c.relnamespace = n.oid) \
+         FROM pg_namespace n WHERE n.nspname LIKE 'okcc\\_test\\_%'",
+    )
+    .fetch_all(admin)
+    .await
+    {
+        Ok(rows) => rows,
+        Err(e) => {
+            eprintln!("cannot list old test schemas: {e}");
+            return;
+        }
+    };
+    for row in rows {
+        let (Ok(name), Ok(locked)) = (row.try_get::<String, _>(0), row.try_get::<bool, _>(1))
+        else {
+            continue;
+        };
+        if !is_identifier(&name) || !is_stale_test_schema(&name, now, locked) {
+            continue;
+        }
+        // `name` is checked to be a plain identifier above.
+        if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP SCHEMA IF EXISTS {name} CASCADE"
+        )))
+        .execute(admin)
+        .await
+        {
+            eprintln!("cannot drop old test schema {name}: {e}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,5 +356,35 @@ mod tests {
         assert!(!is_identifier("a;drop table x"));
         assert!(!is_identifier("1abc"));
         assert!(!is_identifier(""));
+    }
+
+    #[cfg(all(feature = "postgres", feature = "testkit"))]
+    #[test]
+    fn req_7_only_stale_test_schemas_are_dropped() {
+        let now = 1_800_000_000;
+        let old = now - STALE_TEST_SCHEMA.as_secs() - 1;
+        assert!(is_stale_test_schema(
+            &format!("okcc_test_t{old}_0123456789ab"),
+            now,
+            true
+        ));
+        assert!(!is_stale_test_schema(
+            &format!("okcc_test_t{now}_0123456789ab"),
+            now,
+            false
+        ));
+        assert!(!is_stale_test_schema("okcc_test_tx_1", now, false));
+        assert!(is_stale_test_schema(
+            "okcc_test_00ff00ff00ff00ff",
+            now,
+            false
+        ));
+        assert!(!is_stale_test_schema(
+            "okcc_test_00ff00ff00ff00ff",
+            now,
+            true
+        ));
+        assert!(!is_stale_test_schema("public", now, false));
+        assert!(!is_stale_test_schema("okcc_test_prod", now, false));
     }
 }
