@@ -117,18 +117,16 @@ pub(crate) async fn open_stores(db: &DbArgs) -> Result<Stores, StoreError> {
 type AccessStores = (Arc<dyn CredentialStore>, Arc<dyn RoleStore>);
 
 async fn access_stores_sqlite(pool: &sqlx::SqlitePool) -> Result<AccessStores, StoreError> {
-    let _ = pool;
     Ok((
-        Arc::new(okcc_core::credential::MemoryCredentialStore::new()),
-        Arc::new(okcc_core::rbac::MemoryRoleStore::new()),
+        Arc::new(okcc_core::credential::SqliteCredentialStore::from_pool(pool.clone()).await?),
+        Arc::new(okcc_core::rbac::SqliteRoleStore::from_pool(pool.clone()).await?),
     ))
 }
 
 async fn access_stores_postgres(pool: &sqlx::PgPool) -> Result<AccessStores, StoreError> {
-    let _ = pool;
     Ok((
-        Arc::new(okcc_core::credential::MemoryCredentialStore::new()),
-        Arc::new(okcc_core::rbac::MemoryRoleStore::new()),
+        Arc::new(okcc_core::credential::PostgresCredentialStore::from_pool(pool.clone()).await?),
+        Arc::new(okcc_core::rbac::PostgresRoleStore::from_pool(pool.clone()).await?),
     ))
 }
 

@@ -53,7 +53,7 @@ fn recovery_blob(hashes: &[[u8; 32]]) -> Vec<u8> {
 }
 
 fn recovery_hashes(blob: &[u8]) -> Result<Vec<[u8; 32]>, StoreError> {
-    if blob.len() % 32 != 0 {
+    if !blob.len().is_multiple_of(32) {
         return Err(corrupt("recovery_hashes length"));
     }
     Ok(blob
