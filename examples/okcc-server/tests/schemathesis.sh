@@ -63,8 +63,20 @@ curl -fsS "$base/readyz" >/dev/null
 
 # The admin password is set headlessly with the CLI (the bootstrap one is
 # never read), then a session token is taken.
-password="Schema-Thesis-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')-Run9"
-printf '%s\n' "$password" | "$BIN" admin set-password --user admin --password-stdin --data-dir "$data" >/dev/null
+# Random hex can hold a run the policy refuses (`abc`, `123`): retry.
+set_ok=0
+for _ in $(seq 1 20); do
+  password="St-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')-Qz!"
+  if printf '%s\n' "$password" | "$BIN" admin set-password --user admin --password-stdin \
+    --data-dir "$data" >/dev/null 2>&1; then
+    set_ok=1
+    break
+  fi
+done
+if [ "$set_ok" != 1 ]; then
+  echo "admin set-password kept refusing generated passwords" >&2
+  exit 1
+fi
 token=$(curl -fsS -X POST "$base/api/v1/sessions" -H 'content-type: application/json' \
   -d "{\"user\":\"admin\",\"password\":\"$password\"}" \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
