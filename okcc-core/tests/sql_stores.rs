@@ -54,6 +54,203 @@ mod postgres_roles {
     });
 }
 
+/// The `BanStore` suite; the log keeps 8 changes, as the suite expects.
+mod sqlite_bans {
+    use okcc_core::guard::SqliteBanStore;
+    okcc_core::ban_store_contract!(async {
+        SqliteBanStore::from_pool(super::sqlite_pool().await)
+            .await
+            .expect("migrate")
+            .with_max_changes(8)
+    });
+}
+
+mod postgres_bans {
+    use okcc_core::guard::{BanStore, PostgresBanStore};
+
+    async fn fresh() -> Option<PostgresBanStore> {
+        let pool = okcc_core::store::sql::test_postgres_pool().await?;
+        Some(
+            PostgresBanStore::from_pool(pool)
+                .await
+                .expect("migrate")
+                .with_max_changes(8),
+        )
+    }
+
+    macro_rules! pg_case {
+        ($($name:ident),*) => {$(
+            #[tokio::test]
+            async fn $name() {
+                if let Some(store) = fresh().await {
+                    okcc_core::guard::testkit::$name(&store as &dyn BanStore).await;
+                }
+            }
+        )*};
+    }
+    pg_case!(
+        ban_list_unban,
+        bans_extend_never_shorten_manual_wins,
+        changes_are_ordered_and_paged,
+        pruned_changes_ask_for_a_reset
+    );
+
+    /// Two nodes (two pools) on one database: a ban written by one is in
+    /// the other's change log, with gap-free sequence numbers.
+    #[tokio::test]
+    async fn req_7_two_pools_see_each_others_bans_in_order() {
+        use okcc_core::guard::{BanKind, BanRecord};
+        let Some(a) = fresh().await else { return };
+        // A second pool of its own connections on the same schema.
+        let schema: String = sqlx::query_scalar("SELECT current_schema()::text")
+            .fetch_one(a.pool())
+            .await
+            .expect("schema");
+        let url = std::env::var(okcc_core::store::sql::TEST_POSTGRES_URL_VAR).expect("url");
+        let other = okcc_core::store::sql::connect_postgres(&url, Some(&schema), 2)
+            .await
+            .expect("second pool");
+        let b = PostgresBanStore::from_pool(other).await.expect("b");
+        let until =
+            std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(4_000_000_000);
+        let mut writes = Vec::new();
+        for i in 0..6u8 {
+            let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+            writes.push(tokio::spawn(async move {
+                store
+                    .ban(BanRecord::new(
+                        std::net::IpAddr::from([192, 0, 2, i]),
+                        BanKind::Flood,
+                        until,
+                        1,
+                    ))
+                    .await
+                    .expect("ban")
+            }));
+        }
+        for w in writes {
+            w.await.expect("join");
+        }
+        let page = b.changes_since(0, 100).await.expect("changes");
+        assert!(!page.reset);
+        let seqs: Vec<u64> = page.changes.iter().map(|c| c.seq).collect();
+        assert_eq!(seqs, [1, 2, 3, 4, 5, 6]);
+        assert_eq!(
+            a.active(
+                std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(3_999_999_000)
+            )
+            .await
+            .expect("active")
+            .len(),
+            6
+        );
+    }
+
+    /// A node listening on its own pool is woken within a second when
+    /// another pool writes a ban, and then reads it with `changes_since`.
+    #[tokio::test]
+    async fn req_7_listener_wakes_within_a_second_of_another_nodes_ban() {
+        use okcc_core::guard::{BanKind, BanRecord};
+        use okcc_core::store::notify::{ChangeNotice, PgChangeListener};
+        let Some(a) = fresh().await else { return };
+        let schema: String = sqlx::query_scalar("SELECT current_schema()::text")
+            .fetch_one(a.pool())
+            .await
+            .expect("schema");
+        let url = std::env::var(okcc_core::store::sql::TEST_POSTGRES_URL_VAR).expect("url");
+        let other = okcc_core::store::sql::connect_postgres(&url, Some(&schema), 2)
+            .await
+            .expect("second pool");
+        let b = PostgresBanStore::from_pool(other).await.expect("b");
+        let mut listener = PgChangeListener::connect(b.pool()).await.expect("listen");
+        let cursor = b.changes_since(0, 100).await.expect("head").cursor;
+
+        let until =
+            std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(4_000_000_000);
+        let source = std::net::IpAddr::from([203, 0, 113, 9]);
+        a.ban(BanRecord::new(source, BanKind::Manual, until, 1))
+            .await
+            .expect("ban");
+        let notice = tokio::time::timeout(std::time::Duration::from_secs(1), listener.next())
+            .await
+            .expect("woken within 1 s")
+            .expect("notice");
+        assert_eq!(notice, ChangeNotice::Bans);
+        let page = b.changes_since(cursor, 100).await.expect("changes");
+        assert_eq!(page.changes.len(), 1);
+        assert_eq!(page.changes[0].source, source);
+    }
+}
+
+mod sqlite_access_rules {
+    use okcc_core::access::SqliteAccessRuleStore;
+    async fn fresh() -> SqliteAccessRuleStore {
+        SqliteAccessRuleStore::from_pool(super::sqlite_pool().await)
+            .await
+            .expect("migrate")
+    }
+    okcc_core::access_rule_store_contract!(fresh());
+}
+
+mod postgres_access_rules {
+    use okcc_core::access::{AccessRuleDoc, AccessRuleStore, PostgresAccessRuleStore};
+
+    async fn fresh() -> Option<PostgresAccessRuleStore> {
+        let pool = okcc_core::store::sql::test_postgres_pool().await?;
+        Some(
+            PostgresAccessRuleStore::from_pool(pool)
+                .await
+                .expect("migrate"),
+        )
+    }
+
+    macro_rules! pg_case {
+        ($($name:ident),*) => {$(
+            #[tokio::test]
+            async fn $name() {
+                if let Some(store) = fresh().await {
+                    okcc_core::access::testkit::$name(&store as &dyn AccessRuleStore).await;
+                }
+            }
+        )*};
+    }
+    pg_case!(
+        put_get_and_version_check,
+        list_pages_by_name,
+        delete_is_version_checked,
+        changes_since_folds_and_orders
+    );
+
+    /// A rule change written through one pool wakes a listener on another
+    /// pool within a second; it then reads the change.
+    #[tokio::test]
+    async fn req_7_listener_wakes_within_a_second_of_another_nodes_rule_change() {
+        use okcc_core::store::notify::{ChangeNotice, PgChangeListener};
+        let Some(a) = fresh().await else { return };
+        let schema: String = sqlx::query_scalar("SELECT current_schema()::text")
+            .fetch_one(a.pool())
+            .await
+            .expect("schema");
+        let url = std::env::var(okcc_core::store::sql::TEST_POSTGRES_URL_VAR).expect("url");
+        let other = okcc_core::store::sql::connect_postgres(&url, Some(&schema), 2)
+            .await
+            .expect("second pool");
+        let b = PostgresAccessRuleStore::from_pool(other).await.expect("b");
+        let mut listener = PgChangeListener::connect(b.pool()).await.expect("listen");
+        let doc = AccessRuleDoc::rule_set("main", "deny 10.0.0.0/8\n").expect("doc");
+        a.put(doc, None).await.expect("put");
+        let notice = tokio::time::timeout(std::time::Duration::from_secs(1), listener.next())
+            .await
+            .expect("woken within 1 s")
+            .expect("notice");
+        assert_eq!(notice, ChangeNotice::AccessRules);
+        let changes = b.changes_since(0, 10).await.expect("changes");
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].name, "main");
+        assert_eq!(changes[0].version, Some(1));
+    }
+}
+
 /// A credential written through one store is read back through another
 /// opened on the same file later (it is on disk, not in a cache), and the
 /// stored HA1 columns are the HA1s, never the password.

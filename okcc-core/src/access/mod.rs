@@ -53,6 +53,8 @@ mod net;
 mod parse;
 mod policy;
 mod rule;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
 mod store;
 mod table;
 #[cfg(feature = "testkit")]
@@ -74,6 +76,13 @@ pub use store::{
     AccessRuleStore, MAX_DOC_BYTES, MemoryAccessRuleStore, StoredAccessDoc,
 };
 pub use table::{Matches, PrefixTable};
+
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use sql::PostgresAccessRuleStore;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use sql::SqliteAccessRuleStore;
 
 #[cfg(test)]
 mod precedence_tests;

@@ -10,6 +10,8 @@ pub mod ban;
 pub mod brute_force;
 pub mod flood;
 pub mod scanner;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
 pub mod store;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
@@ -19,3 +21,10 @@ pub use brute_force::{AccountAlert, BruteForceConfig, BruteForceGuard, FailureOu
 pub use flood::{FloodConfig, FloodGuard};
 pub use scanner::{ScannerConfig, ScannerGuard};
 pub use store::{BanChange, BanChanges, BanRecord, BanStore, MemoryBanStore};
+
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use sql::PostgresBanStore;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use sql::SqliteBanStore;

@@ -11,6 +11,10 @@ use std::error::Error as StdError;
 #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
 pub mod sql;
 
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub mod notify;
+
 /// A failure of a store backend, portable across memory, SQLite and
 /// PostgreSQL.
 #[derive(Debug, thiserror::Error)]

@@ -81,6 +81,24 @@ pub(crate) fn int_of(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// `SystemTime` as signed nanoseconds since the Unix epoch (saturating).
+pub(crate) fn ns_of(t: std::time::SystemTime) -> i64 {
+    match t.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
+        Err(e) => i64::try_from(e.duration().as_nanos()).map_or(i64::MIN, |n| -n),
+    }
+}
+
+/// The inverse of [`ns_of`].
+pub(crate) fn time_of(ns: i64) -> std::time::SystemTime {
+    let d = Duration::from_nanos(ns.unsigned_abs());
+    if ns >= 0 {
+        std::time::UNIX_EPOCH + d
+    } else {
+        std::time::UNIX_EPOCH - d
+    }
+}
+
 /// Applies okcc-core's embedded SQLite migrations (history table
 /// `okcc_core_migrations`).
 #[cfg(feature = "sqlite")]
@@ -281,6 +299,7 @@ pub async fn test_postgres_pool() -> Option<sqlx::PgPool> {
 pub const STALE_TEST_SCHEMA: Duration = Duration::from_secs(20 * 60);
 
 #[cfg(all(feature = "postgres", feature = "testkit"))]
+#[allow(clippy::disallowed_methods)] // test support: schema names carry the wall-clock time
 fn unix_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
