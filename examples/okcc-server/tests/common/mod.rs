@@ -134,6 +134,10 @@ impl Server {
         Some(Reply::parse(&raw))
     }
 
+    #[allow(
+        clippy::needless_pass_by_value,
+        reason = "call sites pass json! literals"
+    )]
     pub(crate) fn request(
         &self,
         method: &str,
