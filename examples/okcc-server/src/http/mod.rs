@@ -20,7 +20,8 @@ mod alerts;
 mod auth;
 mod bans;
 mod crm;
-mod directory;
+pub(crate) mod directory;
+mod directory_sql;
 mod error;
 mod extract;
 mod ops;
@@ -62,7 +63,9 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use utoipa::OpenApi;
 
+pub(crate) use auth::bootstrap_admin;
 pub(crate) use directory::{Directory, MemoryDirectory};
+pub(crate) use directory_sql::{PostgresDirectory, SqliteDirectory};
 pub(crate) use error::{ApiError, Problem};
 
 /// Settings of the API.

@@ -22,7 +22,6 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
 use okcc_core::access::{AccessControl, AccessRequest, Channel};
-use okcc_core::credential::MemoryCredentialStore;
 use okcc_core::geo::GeoLookup;
 use okcc_core::geo::maxmind::MaxMindGeo;
 use okcc_core::ids::UserId;
@@ -37,7 +36,7 @@ use rsipstack::transport::{TcpListenerConnection, TransportLayer};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::extension::ExtensionFile;
+use crate::http::{ApiConfig, AppState, StoreCrmAudit, Stores as ApiStores};
 use config::{Config, LogFormat, ServeArgs};
 use hooks::{Inspector, Metrics};
 use okcc_sip::pipeline::{Guard, GuardConfig, TollStage};
@@ -53,7 +52,12 @@ const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER";
 struct Server {
     cfg: Config,
     toll: Arc<TollStage>,
-    extensions: ExtensionFile,
+    /// Tenants of extensions, for the toll stage.
+    tenants: proxy::TenantCache,
+    /// SIP HA1 values: the same store the CLI and the REST API write.
+    credentials: Arc<dyn okcc_core::credential::CredentialStore>,
+    /// Which scope owns each extension.
+    directory: Arc<dyn crate::http::Directory>,
     bindings: Box<dyn RegistrationStore>,
     guard: Arc<Guard>,
     metrics: Arc<Metrics>,
@@ -131,7 +135,12 @@ fn nonce_secret(cfg: &Config) -> Result<Vec<u8>, String> {
 /// the proxy against the extension file's HA1 values through the guard's
 /// own [`DigestServer`] and brute-force state, so the pipeline's
 /// credential-store stage is switched off here.
-fn build_guard(cfg: &Config, digest: DigestServer, toll: Arc<TollStage>) -> Result<Guard, String> {
+fn build_guard(
+    cfg: &Config,
+    digest: DigestServer,
+    toll: Arc<TollStage>,
+    credentials: Arc<dyn okcc_core::credential::CredentialStore>,
+) -> Result<Guard, String> {
     let geo: Option<Arc<dyn GeoLookup>> = match &cfg.geoip {
         Some(p) => Some(Arc::new(
             MaxMindGeo::open(p).map_err(|e| format!("{}: {e}", p.display()))?,
@@ -145,15 +154,11 @@ fn build_guard(cfg: &Config, digest: DigestServer, toll: Arc<TollStage>) -> Resu
             .replace_rules(&rules)
             .map_err(|e| format!("{}: {e}", path.display()))?;
     }
+    // Digest authentication runs in the server (REGISTER and INVITE look the
+    // account up in the directory first); the guard's own auth stage is off.
     let mut gc = GuardConfig::default();
     gc.authenticate = Vec::new();
-    Ok(Guard::new(
-        gc,
-        Arc::new(access),
-        Arc::new(digest),
-        Arc::new(MemoryCredentialStore::new()),
-    )
-    .with_call_check(toll))
+    Ok(Guard::new(gc, Arc::new(access), Arc::new(digest), credentials).with_call_check(toll))
 }
 
 async fn serve(cfg: Config) -> Result<(), String> {
@@ -167,10 +172,40 @@ async fn serve(cfg: Config) -> Result<(), String> {
         .filter_map(|a| okcc_sip::digest::Algorithm::from_token(a))
         .collect();
     let digest = DigestServer::new(digest_cfg);
-    let toll = Arc::new(proxy::toll_stage(&cfg)?);
-    let guard = Arc::new(build_guard(&cfg, digest, Arc::clone(&toll))?);
+    let tenants = proxy::TenantCache::default();
+    let toll = Arc::new(proxy::toll_stage(&cfg, Arc::clone(&tenants))?);
+    let db = crate::backup::open_config(&cfg).await?;
+    let guard = Arc::new(build_guard(
+        &cfg,
+        digest,
+        Arc::clone(&toll),
+        Arc::clone(&db.credentials),
+    )?);
     let bindings = FileRegistrationStore::open(cfg.data_dir.join("bindings.json"))
         .map_err(|e| e.to_string())?;
+    let gauges = Arc::new(crate::monitor::Gauges::default());
+    let alerts = Arc::new(crate::monitor::AlertBook::default());
+    // One AccessControl, one ban table: a rule or ban changed over REST
+    // applies to SIP at once.
+    let api = api_state(
+        &cfg,
+        &db,
+        Arc::clone(&guard),
+        Arc::clone(&gauges),
+        Arc::clone(&alerts),
+    )?;
+    crate::monitor::spawn(
+        &cfg.monitor,
+        Arc::clone(&gauges),
+        alerts,
+        Arc::clone(&db.audit),
+        cfg.data_dir.clone(),
+    )?;
+    if let Some(password) = bootstrap_admin(&api).await? {
+        // Printed once on stdout, never logged.
+        println!("created user `{BOOTSTRAP_ADMIN}` with the one-time password: {password}");
+        println!("(it must be changed at first login)");
+    }
 
     let token = CancellationToken::new();
     let transport = TransportLayer::new(token.clone());
@@ -232,7 +267,9 @@ async fn serve(cfg: Config) -> Result<(), String> {
     let trunk = cfg.trunk.as_ref().map(proxy::trunk_addr).transpose()?;
     let server = Arc::new(Server {
         toll,
-        extensions: ExtensionFile::new(&cfg.data_dir),
+        tenants,
+        credentials: Arc::clone(&db.credentials),
+        directory: Arc::clone(&db.directory),
         bindings: Box::new(bindings),
         guard,
         metrics,
@@ -245,13 +282,21 @@ async fn serve(cfg: Config) -> Result<(), String> {
         any_ip_literal,
         cfg,
     });
-    if let Some(addr) = server.cfg.http {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| format!("cannot bind HTTP {addr}: {e}"))?;
-        tracing::info!(%addr, "HTTP (metrics) listening");
-        tokio::spawn(http_loop(listener, Arc::clone(&server), token.clone()));
-    }
+    let http_task = match server.cfg.http {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("cannot bind HTTP {addr}: {e}"))?;
+            tracing::info!(%addr, "HTTP (REST API, metrics) listening");
+            Some(tokio::spawn(http_server(
+                listener,
+                api,
+                Arc::clone(&server),
+                token.child_token(),
+            )))
+        }
+        None => None,
+    };
     let ep = Arc::new(endpoint);
     let ep2 = Arc::clone(&ep);
     let stack = tokio::spawn(async move { ep2.serve().await });
@@ -281,9 +326,12 @@ async fn serve(cfg: Config) -> Result<(), String> {
                 match Arc::clone(&permits).try_acquire_owned() {
                     Ok(p) => {
                         let s = Arc::clone(&server);
+                        let (g, all) = (Arc::clone(&gauges), Arc::clone(&permits));
+                        g.set_sip_queue_depth(in_flight(max, &all));
                         tokio::spawn(async move {
                             s.handle(tx).await;
                             drop(p);
+                            g.set_sip_queue_depth(in_flight(max, &all));
                         });
                     }
                     Err(_) => {
@@ -300,8 +348,27 @@ async fn serve(cfg: Config) -> Result<(), String> {
     ep.shutdown();
     token.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(2), stack).await;
+    if let Some(h) = http_task {
+        let _ = tokio::time::timeout(Duration::from_secs(5), h).await;
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The first platform admin's user name.
+const BOOTSTRAP_ADMIN: &str = "admin";
+
+/// Creates `admin` when the directory has no user yet; the password to
+/// print once.
+async fn bootstrap_admin(api: &AppState) -> Result<Option<String>, String> {
+    crate::http::bootstrap_admin(api, BOOTSTRAP_ADMIN)
+        .await
+        .map_err(|e| format!("cannot create the first admin: {}", e.detail))
+}
+
+/// SIP requests being handled (the monitor's queue-depth gauge).
+fn in_flight(max: usize, permits: &Semaphore) -> u64 {
+    u64::try_from(max.saturating_sub(permits.available_permits())).unwrap_or(u64::MAX)
 }
 
 async fn shutdown_signal() {
@@ -319,44 +386,81 @@ async fn shutdown_signal() {
     }
 }
 
-/// A minimal HTTP responder for `GET /metrics` (Prometheus) and `/healthz`.
-async fn http_loop(
+/// The REST API state over the server's stores (`open_stores`): the same
+/// directory and credential store SIP REGISTER and the CLI use.
+///
+/// Hook for the REST layer: `guard` is the SIP guard the ban endpoints act on.
+fn api_state(
+    cfg: &Config,
+    db: &crate::backup::Stores,
+    guard: Arc<Guard>,
+    gauges: Arc<crate::monitor::Gauges>,
+    alerts: Arc<crate::monitor::AlertBook>,
+) -> Result<AppState, String> {
+    let crm = okcc_crm::CrmService::new(
+        Arc::clone(&db.customers),
+        Arc::new(StoreCrmAudit(Arc::clone(&db.audit))),
+        okcc_crm::service::CrmConfig::default(),
+    );
+    let stores = ApiStores {
+        directory: Arc::clone(&db.directory),
+        credentials: Arc::clone(&db.credentials),
+        roles: Arc::clone(&db.roles),
+        crm: Arc::new(crm),
+        audit: Arc::clone(&db.audit),
+        access: Arc::clone(guard.access()),
+        review: Arc::new(okcc_core::review::MemoryReviewStore::new()),
+        guard,
+        gauges,
+        alerts,
+    };
+    let config = ApiConfig {
+        sip_realm: cfg.realm.clone(),
+        ..ApiConfig::default()
+    };
+    AppState::new(
+        config,
+        stores,
+        okcc_core::PasswordPolicy::default(),
+        okcc_core::credential::WebPasswordHasher::default(),
+        okcc_core::guard::brute_force::BruteForceConfig::default(),
+    )
+}
+
+/// The HTTP server: the REST API (`/api/v1`, `/healthz`, `/readyz`) and
+/// Prometheus `/metrics`, until `token` is cancelled (graceful: requests in
+/// progress finish).
+async fn http_server(
     listener: tokio::net::TcpListener,
+    state: AppState,
     server: Arc<Server>,
     token: CancellationToken,
 ) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    loop {
-        let (mut sock, _) = tokio::select! {
-            () = token.cancelled() => return,
-            r = listener.accept() => match r { Ok(x) => x, Err(_) => continue },
-        };
+    let metrics = move || {
         let s = Arc::clone(&server);
-        tokio::spawn(async move {
-            let mut buf = [0u8; 2048];
-            let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(5), sock.read(&mut buf)).await
-            else {
-                return;
-            };
-            let head = &buf[..n];
-            let (status, body) = if head.starts_with(b"GET /metrics ") {
-                let bindings = s.bindings_count();
-                (
-                    "200 OK",
-                    s.metrics
-                        .render(bindings, hooks::ban_count(&s.guard, Instant::now())),
-                )
-            } else if head.starts_with(b"GET /healthz ") {
-                ("200 OK", "ok\n".to_owned())
-            } else {
-                ("404 Not Found", "not found\n".to_owned())
-            };
-            let resp = format!(
-                "HTTP/1.1 {status}\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
+        async move {
+            let body = s.metrics.render(
+                s.bindings_count(),
+                hooks::ban_count(&s.guard, Instant::now()),
             );
-            let _ = sock.write_all(resp.as_bytes()).await;
-        });
+            (
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    "text/plain; version=0.0.4",
+                )],
+                body,
+            )
+        }
+    };
+    let app = crate::http::router(state).route("/metrics", axum::routing::get(metrics));
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(token.cancelled_owned())
+    .await;
+    if let Err(e) = served {
+        tracing::error!(error = %e, "HTTP server failed");
     }
 }
 
@@ -478,6 +582,40 @@ fn hdr(name: &str, value: String) -> Header {
 }
 
 impl Server {
+    /// The extension record and SIP credential of `user` in the shared store.
+    async fn account(
+        &self,
+        user: &str,
+    ) -> Result<
+        (
+            Option<crate::http::directory::ExtensionRecord>,
+            Option<okcc_core::credential::SipCredential>,
+        ),
+        okcc_core::StoreError,
+    > {
+        let ext = self.directory.extension(user).await?;
+        let cred = self
+            .credentials
+            .sip_credential(user, &self.cfg.realm)
+            .await?;
+        Ok((ext, cred))
+    }
+
+    /// Notes which tenant owns `user` for the toll stage.
+    fn remember_tenant(&self, user: &str, ext: Option<&crate::http::directory::ExtensionRecord>) {
+        let Ok(mut map) = self.tenants.write() else {
+            return;
+        };
+        match ext.map(|e| &e.owner) {
+            Some(okcc_core::Owner::Tenant(t)) => {
+                map.insert(user.to_owned(), t.clone());
+            }
+            _ => {
+                map.remove(user);
+            }
+        }
+    }
+
     fn bindings_count(&self) -> usize {
         self.bindings.count()
     }
@@ -562,11 +700,19 @@ impl Server {
             return;
         };
         let account = UserId::new(aor_user).ok();
-        let ext = self.extensions.get(aor_user).ok().flatten();
-        let tenant = ext
-            .as_ref()
-            .and_then(|e| e.tenant.as_deref())
-            .and_then(|t| okcc_core::ids::TenantId::new(t).ok());
+        let (ext, cred) = match self.account(aor_user).await {
+            Ok(found) => found,
+            Err(e) => {
+                // Never count a store outage as a wrong password.
+                tracing::error!(error = %e, "credential store unavailable");
+                let _ = tx.reply(StatusCode::ServiceUnavailable).await;
+                return;
+            }
+        };
+        let tenant = ext.as_ref().and_then(|e| match &e.owner {
+            okcc_core::Owner::Tenant(t) => Some(t.clone()),
+            okcc_core::Owner::Platform => None,
+        });
         let mut req = AccessRequest::new(ip, Channel::SipRegister);
         req.account = account.as_ref();
         req.tenant = tenant.as_ref();
@@ -583,19 +729,10 @@ impl Server {
         };
         let verdict = match DigestAuthorization::parse(raw) {
             Ok(auth) => {
-                let ha1 = ext
-                    .as_ref()
-                    .filter(|e| e.realm == self.cfg.realm)
-                    .and_then(|e| e.ha1(auth.algorithm.hash()));
+                let ha1 = cred.as_ref().map(|c| c.ha1(auth.algorithm.hash()));
                 self.guard
                     .digest()
-                    .verify(
-                        &auth,
-                        view.method_raw,
-                        view.body,
-                        ha1.as_ref(),
-                        SystemTime::now(),
-                    )
+                    .verify(&auth, view.method_raw, view.body, ha1, SystemTime::now())
                     .and_then(|a| {
                         if a.username == aor_user {
                             Ok(a)

@@ -45,7 +45,6 @@ use rsipstack::transport::SipAddr;
 
 use super::config::{Config, TrunkConfig};
 use super::{Server, hdr, host_of, split_list, unix_now};
-use crate::extension::ExtensionFile;
 
 /// How long an unanswered call may ring, and how long the proxy waits for
 /// the ACK of a 2xx (64 × T1).
@@ -57,7 +56,13 @@ const DIALOG_IDLE: Duration = Duration::from_secs(4 * 3600);
 
 /// The toll stage of the server: one policy for every tenant, the caller's
 /// tenant read from the extension file.
-pub(crate) fn toll_stage(cfg: &Config) -> Result<TollStage, String> {
+/// Which tenant owns each extension, as last read from the directory when
+/// the extension authenticated (the toll stage asks synchronously, so it
+/// cannot query the store itself). Holds at most one entry per extension.
+pub(crate) type TenantCache = Arc<std::sync::RwLock<std::collections::HashMap<String, TenantId>>>;
+
+/// The toll-fraud stage from `[toll]`; tenants of accounts come from `tenants`.
+pub(crate) fn toll_stage(cfg: &Config, tenants: TenantCache) -> Result<TollStage, String> {
     let policy = cfg
         .toll
         .clone()
@@ -65,14 +70,7 @@ pub(crate) fn toll_stage(cfg: &Config) -> Result<TollStage, String> {
         .map_err(|e| format!("toll: {e}"))?;
     let tenant = TenantId::new(&cfg.proxy.default_tenant)
         .map_err(|e| format!("proxy.default_tenant: {e}"))?;
-    let ext = Arc::new(ExtensionFile::new(&cfg.data_dir));
-    let tenant_of = move |account: &str| {
-        ext.get(account)
-            .ok()
-            .flatten()
-            .and_then(|e| e.tenant)
-            .and_then(|t| TenantId::new(&t).ok())
-    };
+    let tenant_of = move |account: &str| tenants.read().ok().and_then(|m| m.get(account).cloned());
     Ok(TollStage::new(
         TollGuard::new(TollConfig::default(), policy),
         tenant,
@@ -390,20 +388,20 @@ impl Server {
         let caller = view.from_user();
         let verdict = match DigestAuthorization::parse(raw) {
             Ok(auth) => {
-                let ext = self.extensions.get(&auth.username).ok().flatten();
-                let ha1 = ext
-                    .as_ref()
-                    .filter(|e| e.realm == self.cfg.realm)
-                    .and_then(|e| e.ha1(auth.algorithm.hash()));
+                let (ext, cred) = match self.account(&auth.username).await {
+                    Ok(found) => found,
+                    Err(e) => {
+                        // Never count a store outage as a wrong password.
+                        tracing::error!(error = %e, "credential store unavailable");
+                        let _ = tx.reply(StatusCode::ServiceUnavailable).await;
+                        return None;
+                    }
+                };
+                self.remember_tenant(&auth.username, ext.as_ref());
+                let ha1 = cred.as_ref().map(|c| c.ha1(auth.algorithm.hash()));
                 self.guard
                     .digest()
-                    .verify(
-                        &auth,
-                        view.method_raw,
-                        view.body,
-                        ha1.as_ref(),
-                        SystemTime::now(),
-                    )
+                    .verify(&auth, view.method_raw, view.body, ha1, SystemTime::now())
                     .and_then(|a| {
                         // The caller is who authenticated: no spoofed From.
                         if Some(a.username.as_str()) == caller {
@@ -462,16 +460,22 @@ impl Server {
     }
 
     /// Where a new call to `view`'s Request-URI goes; `Err` is the status.
-    fn route(&self, view: &SipRequestView<'_>) -> Result<Route, StatusCode> {
+    async fn route(&self, view: &SipRequestView<'_>) -> Result<Route, StatusCode> {
         if !self.serves_host(view.request_uri.host) {
             return Err(StatusCode::Forbidden);
         }
         let Some(user) = view.request_uri.user else {
             return Err(StatusCode::NotFound);
         };
-        if crate::extension::valid_user(user).is_ok()
-            && self.extensions.get(user).ok().flatten().is_some()
-        {
+        let local = crate::extension::valid_user(user).is_ok()
+            && match self.directory.extension(user).await {
+                Ok(found) => found.is_some(),
+                Err(e) => {
+                    tracing::error!(error = %e, "directory unavailable");
+                    return Err(StatusCode::ServiceUnavailable);
+                }
+            };
+        if local {
             let now = unix_now();
             let targets: Vec<(String, SipAddr)> = self
                 .bindings
@@ -513,7 +517,7 @@ impl Server {
             return;
         }
         // Never a relay: refuse unserved domains before anything else.
-        let route = self.route(view);
+        let route = self.route(view).await;
         if let Err(StatusCode::Forbidden) = route {
             let _ = tx.reply(StatusCode::Forbidden).await;
             return;
