@@ -17,6 +17,7 @@
 mod access_api;
 mod admin;
 mod auth;
+mod console;
 mod crm;
 mod directory;
 mod error;
@@ -302,6 +303,7 @@ pub(crate) fn parse_scope(s: &str) -> Result<Owner, ApiError> {
         access_api::get_rules,
         access_api::put_rules,
         access_api::block_foreign,
+        access_api::explain,
     ),
     components(schemas(Problem)),
     modifiers(&BearerAuth)
@@ -395,6 +397,7 @@ pub(crate) fn router(state: AppState) -> Router {
             get(access_api::get_rules).put(access_api::put_rules),
         )
         .route("/access/block-foreign", put(access_api::block_foreign))
+        .route("/access/explain", get(access_api::explain))
         .route("/audit/events", get(ops::audit_events))
         .route("/audit/verify", get(ops::audit_verify))
         .route("/audit/export", get(ops::audit_export));
@@ -433,4 +436,5 @@ pub(crate) fn router(state: AppState) -> Router {
             HeaderName::from_static("strict-transport-security"),
             HeaderValue::from_static("max-age=31536000"),
         ))
+        .merge(console::routes())
 }
