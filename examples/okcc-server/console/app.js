@@ -371,8 +371,8 @@ async function dashboard(body) {
     const page = await act(() => api.get(`/audit/events?scope=${seg(scope)}&limit=500`));
     const items = page?.items || [];
     const isFail = (e) => e.outcome && e.outcome !== "success" && show(e.outcome) !== "success";
-    const failures = items.filter((e) => show(e.action).includes("login") && isFail(e)).length;
-    const regs = items.filter((e) => show(e.action).includes("register")).length;
+    const failures = items.filter((e) => (show(e.action) === "auth.login" && isFail(e)) || show(e.action) === "sip.auth-failure").length;
+    const regs = items.filter((e) => show(e.action) === "sip.register").length;
     cards.append(card("Failed logins (recent)", failures), card("Registrations (recent)", regs));
   }
 }
@@ -574,11 +574,23 @@ async function crm(body, rerender) {
     const qs = q.value.trim() ? `?name=${encodeURIComponent(q.value.trim())}&limit=100` : "?limit=100";
     const page = await act(() => api.get(`${base}/customers${qs}`));
     const items = page?.items || [];
-    results.replaceChildren(table(["Name", "Company", "Numbers", ""], items.map((c) => [
+    const numbers = (c) => (c.phones || []).map((p) => `${p.kind}: ${p.number}`).join(", ");
+    results.replaceChildren(table(["Name", "Company", "Numbers", ""], items.map((c) => {
+      const cell = h("span", { class: "mono" }, numbers(c));
+      return [
       c.name,
       c.company || "",
-      h("span", { class: "mono" }, (c.phones || []).map((p) => `${p.kind}: ${p.number}`).join(", ")),
+      cell,
       h("span", { class: "row" },
+        h("button", {
+          type: "button", class: "secondary",
+          // Opening one record shows full numbers when a reveal was granted
+          // (the server audits that view).
+          onclick: async () => {
+            const full = await act(() => api.get(`${base}/customers/${seg(c.id)}`));
+            if (full) cell.textContent = numbers(full);
+          },
+        }, "Open"),
         can("number.reveal.request") ? h("button", {
           type: "button", class: "secondary",
           onclick: async () => {
@@ -596,7 +608,8 @@ async function crm(body, rerender) {
             if (ok !== undefined) rerender();
           },
         }, "Delete") : ""),
-    ]), (i) => ({ "data-customer": items[i].name })));
+      ];
+    }), (i) => ({ "data-customer": items[i].name })));
   };
   search.addEventListener("submit", (ev) => {
     ev.preventDefault();
@@ -621,16 +634,17 @@ async function crm(body, rerender) {
   if (can("crm.restore") || can("crm.purge")) {
     const bin = await act(() => api.get(`${base}/recycle-bin?limit=100`));
     const items = bin?.items || [];
-    body.append(h("h2", { id: "bin" }, "Recycle bin"), table(["Name", "Deleted", ""], items.map((c) => {
-      const cust = c.customer || c;
+    body.append(h("h2", { id: "bin" }, "Recycle bin"), table(["Name", "Deleted by", "Reason", ""], items.map((c) => {
+      const cust = c;
       return [
         cust.name || "",
-        show(c.deleted_at || c.deleted || ""),
+        c.deleted_by || "",
+        c.deletion_reason || "",
         h("span", { class: "row" },
           can("crm.restore") ? h("button", {
             type: "button",
             onclick: async () => {
-              const ok = await act(() => api.postEmpty(`${base}/recycle-bin/${seg(cust.id ?? c.id)}/restore`), `Restored ${cust.name}.`);
+              const ok = await act(() => api.postEmpty(`${base}/recycle-bin/${seg(cust.id)}/restore`), `Restored ${cust.name}.`);
               if (ok !== undefined) rerender();
             },
           }, "Restore") : "",
@@ -638,12 +652,12 @@ async function crm(body, rerender) {
             type: "button", class: "danger",
             onclick: async () => {
               if (!window.confirm(`Purge ${cust.name} for good?`)) return;
-              const ok = await act(() => api.del(`${base}/recycle-bin/${seg(cust.id ?? c.id)}`), `Purged ${cust.name}.`);
+              const ok = await act(() => api.del(`${base}/recycle-bin/${seg(cust.id)}`), `Purged ${cust.name}.`);
               if (ok !== undefined) rerender();
             },
           }, "Purge") : ""),
       ];
-    }), (i) => ({ "data-binned": (items[i].customer || items[i]).name })));
+    }), (i) => ({ "data-binned": items[i].name })));
   }
 }
 
@@ -657,16 +671,16 @@ async function reveals(body, rerender) {
   const page = await act(() => api.get(`${base}/reveal-requests`));
   const items = page?.items || [];
   body.append(table(["Customer", "Requested by", "Reason", "Status", ""], items.map((r) => {
-    const pending = !r.status || show(r.status).toLowerCase().includes("pending");
+    const pending = show(r.state).toLowerCase().includes("pending");
     const decide = (approve) => async () => {
       const ok = await act(() => api.post(`${base}/reveal-requests/${seg(r.id)}/decision`, { approve }), approve ? "Approved." : "Refused.");
       if (ok !== undefined) rerender();
     };
     return [
-      show(r.customer ?? r.customer_id),
-      show(r.requester ?? r.requested_by ?? r.user),
+      show(r.customer),
+      show(r.requester),
       r.reason || "",
-      show(r.status),
+      typeof r.state === "string" ? r.state : Object.keys(r.state || {})[0] || "",
       pending ? h("span", { class: "row" },
         h("button", { type: "button", onclick: decide(true) }, "Approve"),
         h("button", { type: "button", class: "danger", onclick: decide(false) }, "Refuse")) : "",
