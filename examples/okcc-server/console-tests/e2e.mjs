@@ -9,12 +9,15 @@
 // pages go to target/console-screenshots/.
 //
 // Environment: OKCC_SERVER_BIN (default target/debug/okcc-server),
+// OKCC_E2E_ATTACH (a URL: test a server already running there instead, e.g.
+// the in-memory development server in src/http/console.rs, whose one-time
+// admin password is read from its output piped to OKCC_E2E_SERVER_LOG),
 // CHROMIUM (default /usr/bin/chromium), OKCC_E2E_SKIP (comma-separated
 // step names to skip, e.g. "review,bans" on a build without those APIs).
 
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -52,12 +55,13 @@ const geoip = join(data, "test-country.mmdb");
 writeFileSync(geoip, countryMmdb([["1.0.0.0/8", "CN"], ["8.0.0.0/8", "US"]]));
 const rules = join(data, "rules.txt");
 writeFileSync(rules, "home CN\n");
+const attach = process.env.OKCC_E2E_ATTACH;
 const httpPort = await freePort();
 const sipPort = await freePort();
-const base = `http://127.0.0.1:${httpPort}`;
+const base = attach || `http://127.0.0.1:${httpPort}`;
 
-let out = "";
-const server = spawn(bin, [
+let out = attach ? readFileSync(process.env.OKCC_E2E_SERVER_LOG || "/dev/null", "utf8") : "";
+const server = attach ? null : spawn(bin, [
   "serve",
   "--data-dir", data,
   "--http", `127.0.0.1:${httpPort}`,
@@ -66,14 +70,16 @@ const server = spawn(bin, [
   "--rules", rules,
   "--geoip", geoip,
 ], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RUST_LOG: "warn" } });
-server.stdout.on("data", (d) => { out += d; });
-server.stderr.on("data", (d) => { out += d; });
 let exited = null;
-server.on("exit", (code) => { exited = code; });
+if (server) {
+  server.stdout.on("data", (d) => { out += d; });
+  server.stderr.on("data", (d) => { out += d; });
+  server.on("exit", (code) => { exited = code; });
+}
 
 let browser;
 function cleanup() {
-  if (exited === null) server.kill("SIGTERM");
+  if (server && exited === null) server.kill("SIGTERM");
   rmSync(data, { recursive: true, force: true });
 }
 process.on("exit", cleanup);
@@ -135,6 +141,23 @@ async function go(page, route) {
 
 async function statusSays(page, re) {
   await page.locator("#status").filter({ hasText: re }).waitFor({ timeout: 10000 });
+}
+
+function seedWeak() {
+  const dbs = readdirSync(data).filter((f) => /\.(db|sqlite3?)$/.test(f)).map((f) => join(data, f));
+  const py = spawnSync("python3", ["-c", `
+import sqlite3, sys
+for path in sys.argv[1:]:
+  c = sqlite3.connect(path, timeout=10)
+  if c.execute("select count(*) from sqlite_master where name='okcc_dir_extensions'").fetchone()[0]:
+      c.execute("insert into okcc_dir_extensions(name, scope, display_name) values ('1009', 'acme', 'Old import')")
+      c.commit()
+      print("seeded", path)
+      break
+else:
+  sys.exit("no okcc_dir_extensions table in " + repr(sys.argv[1:]))
+`, ...dbs], { encoding: "utf8" });
+  assert.equal(py.status, 0, py.stderr);
 }
 
 const steps = [];
@@ -205,21 +228,9 @@ try {
   await step("weak-extension", async () => {
     // An extension provisioned without a secret (as older imports left
     // them) is weak: "no password is set". The API refuses to create one,
-    // so the test writes it straight into the server's SQLite database.
-    const dbs = readdirSync(data).filter((f) => /\.(db|sqlite3?)$/.test(f)).map((f) => join(data, f));
-    const py = spawnSync("python3", ["-c", `
-import sqlite3, sys
-for path in sys.argv[1:]:
-    c = sqlite3.connect(path, timeout=10)
-    if c.execute("select count(*) from sqlite_master where name='okcc_dir_extensions'").fetchone()[0]:
-        c.execute("insert into okcc_dir_extensions(name, scope, display_name) values ('1009', 'acme', 'Old import')")
-        c.commit()
-        print("seeded", path)
-        break
-else:
-    sys.exit("no okcc_dir_extensions table in " + repr(sys.argv[1:]))
-`, ...dbs], { encoding: "utf8" });
-    assert.equal(py.status, 0, py.stderr);
+    // so the test writes it straight into the server's SQLite database
+    // (the in-memory development server seeds one itself).
+    if (!attach) seedWeak();
     await go(admin, "extensions");
     const weak = admin.locator('tr.weak[data-ext="1009"]');
     await weak.waitFor();

@@ -155,7 +155,7 @@ async function logout() {
   await api.del("/sessions/current").catch(() => {});
   setToken(null);
   me = null;
-  location.hash = "#/login";
+  navigate("#/login");
 }
 
 async function loadMe() {
@@ -163,9 +163,20 @@ async function loadMe() {
   return me;
 }
 
-async function route() {
+/** Goes to `hash`, rendering even when the browser is already there. */
+function navigate(hash) {
+  if (location.hash === hash) route(true);
+  else location.hash = hash;
+}
+
+/** Counts renders, so a slow page never draws over a newer one. */
+let renders = 0;
+
+/** Renders the page of the current hash; `clear` empties the status line. */
+async function route(clear) {
+  const my = ++renders;
   const name = (location.hash.replace(/^#\/?/, "").split("?")[0] || "dashboard").split("/")[0];
-  say("");
+  if (clear) say("");
   if (!token()) {
     nav.hidden = true;
     who.replaceChildren();
@@ -181,7 +192,7 @@ async function route() {
   }
   if (me.must_change_password) return forcedPassword();
   if (name === "login") {
-    location.hash = "#/dashboard";
+    navigate("#/dashboard");
     return;
   }
   const page = PAGES.find((p) => p.id === name);
@@ -191,8 +202,9 @@ async function route() {
     return;
   }
   renderNav(page.id);
-  const rerender = () => route();
+  const rerender = () => route(false);
   const body = h("section", { "aria-labelledby": "page-title" });
+  if (my !== renders) return;
   main.replaceChildren(h("h1", { id: "page-title" }, page.title), body);
   document.title = `${page.title} · okcc console`;
   await page.render(body, rerender);
@@ -202,11 +214,10 @@ whenUnauthorized(() => {
   setToken(null);
   me = null;
   say("Your session ended; please sign in again.", "error");
-  if (location.hash !== "#/login") location.hash = "#/login";
-  else route();
+  navigate("#/login");
 });
-window.addEventListener("hashchange", route);
-route();
+window.addEventListener("hashchange", () => route(true));
+route(true);
 
 // ---------- sign-in, password, TOTP ----------
 
@@ -235,8 +246,7 @@ function signIn() {
       me = null;
       pw.value = "";
       await loadMe();
-      location.hash = "#/dashboard";
-      route();
+      navigate("#/dashboard");
     } catch (e) {
       if (e.code === "mfa-required") {
         lt.hidden = false;
@@ -274,8 +284,7 @@ function forcedPassword() {
     h("h1", {}, "Choose a new password"),
     h("p", {}, "This account must change its password before it can do anything else."),
     passwordForm(() => {
-      location.hash = "#/dashboard";
-      route();
+      navigate("#/dashboard");
     }),
   );
 }
@@ -351,17 +360,20 @@ async function dashboard(body) {
     const mon = await act(() => optional("/monitor"));
     if (mon) {
       const gauges = h("div", { class: "cards", id: "gauges" });
-      for (const [k, v] of Object.entries(mon)) {
-        if (typeof v === "number") gauges.append(card(k.replace(/_/g, " "), Number.isInteger(v) ? v : v.toFixed(1)));
-        else if (v && typeof v === "object" && typeof v.value === "number") {
-          const max = typeof v.max === "number" ? v.max : typeof v.threshold === "number" ? v.threshold : 100;
-          gauges.append(card(k.replace(/_/g, " "), v.value.toFixed ? v.value.toFixed(1) : v.value,
-            h("meter", { min: 0, max, value: v.value, "aria-label": k })));
+      const label = (k) => k.replace(/_/g, " ");
+      for (const [k, v] of Object.entries(mon.sample || {})) {
+        if (typeof v !== "number") continue;
+        if (k.endsWith("_percent")) {
+          gauges.append(card(label(k), `${v.toFixed(1)} %`, h("meter", { min: 0, max: 100, low: 70, high: 90, optimum: 0, value: v, "aria-label": label(k) })));
+        } else if (k.endsWith("_bytes")) {
+          gauges.append(card(label(k), `${(v / 2 ** 30).toFixed(2)} GiB`));
         }
+      }
+      for (const k of ["http_connections", "sip_queue_depth"]) {
+        if (typeof mon[k] === "number") gauges.append(card(label(k), mon[k]));
       }
       body.append(h("h2", {}, "Resources"), gauges);
     }
-  }
   if (can("ban.manage")) {
     const b = await act(() => optional("/bans"));
     cards.append(card("Bans", b ? (b.items || []).length : "–"));
@@ -484,19 +496,25 @@ async function bans(body, rerender) {
 // ---------- review ----------
 
 function preview(item) {
+  const c = item.content || {};
   const parts = [];
-  const text = item.text ?? item.content ?? item.body;
-  if (typeof text === "string") parts.push(h("div", { class: "preview", "data-preview": "text" }, text));
-  const sms = item.sms || item.preview || item.check || {};
-  const segs = item.segments ?? sms.segments;
-  const enc = item.encoding ?? sms.encoding;
-  if (segs !== undefined || enc !== undefined) {
-    parts.push(h("p", { class: "muted" }, `SMS: ${segs ?? "?"} segment(s), ${enc ?? "?"} encoding`));
+  if (c.template && typeof c.template.source === "string") {
+    parts.push(h("p", { class: "muted" }, "Template:"), h("div", { class: "preview mono", "data-preview": "source" }, c.template.source));
   }
-  const findings = item.findings || item.issues || sms.findings;
-  if (Array.isArray(findings) && findings.length) {
-    parts.push(h("ul", {}, findings.map((f) => h("li", {}, show(f)))));
+  if (typeof c.preview === "string") {
+    parts.push(h("p", { class: "muted" }, item.kind === "tts" ? "Spoken as:" : "Sent as:"),
+      h("div", { class: "preview", "data-preview": "rendered" }, c.preview));
   }
+  if (item.segments !== undefined && item.segments !== null) {
+    const info = c.info || {};
+    parts.push(h("p", {}, `SMS: ${item.segments} segment(s), ${item.encoding} encoding` +
+      (info.chars !== undefined ? `, ${info.chars} characters` : "")));
+  }
+  if (item.kind === "voice" && c.info) {
+    const v = c.info;
+    parts.push(h("p", {}, `${v.format}, ${v.sample_rate} Hz, ${v.channels} channel(s), ${(v.duration_ms / 1000).toFixed(1)} s, ${v.bytes} bytes`));
+  }
+  parts.push(h("p", { class: "muted" }, `Version ${item.version ?? "?"}, submitted by ${item.submitted_by || "?"}, status ${item.status || "?"}`));
   return parts;
 }
 

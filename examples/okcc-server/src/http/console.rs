@@ -239,4 +239,68 @@ mod tests {
             assert!(index.contains(src), "index.html does not load {src}");
         }
     }
+
+    /// A development server for the browser tests while `serve` does not
+    /// mount the API: in-memory stores, `home CN` with the GeoIP file named
+    /// by `OKCC_CONSOLE_DEV_GEOIP`, an extension `1009` of `acme` without a
+    /// secret (weak), on `127.0.0.1:$OKCC_CONSOLE_DEV_PORT`. Run by hand:
+    /// `cargo test -p okcc-server console_dev_server -- --ignored`, then
+    /// `OKCC_E2E_ATTACH=http://127.0.0.1:PORT node e2e.mjs`.
+    #[tokio::test]
+    #[ignore = "a development server, run by hand; never ends"]
+    async fn console_dev_server() {
+        use std::net::SocketAddr;
+        use std::sync::Arc;
+
+        use okcc_core::access::AccessControl;
+        use okcc_core::credential::WebPasswordHasher;
+        use okcc_core::geo::maxmind::MaxMindGeo;
+        use okcc_core::guard::brute_force::BruteForceConfig;
+        use okcc_core::{Owner, PasswordPolicy, TenantId};
+
+        use super::super::directory::ExtensionRecord;
+        use super::super::{ApiConfig, AppState, Stores, auth, router};
+
+        let port: u16 = std::env::var("OKCC_CONSOLE_DEV_PORT")
+            .expect("OKCC_CONSOLE_DEV_PORT")
+            .parse()
+            .expect("port");
+        let geo = std::env::var("OKCC_CONSOLE_DEV_GEOIP").expect("OKCC_CONSOLE_DEV_GEOIP");
+        let geo: Arc<dyn okcc_core::geo::GeoLookup> =
+            Arc::new(MaxMindGeo::open(geo).expect("geoip"));
+        let access = Arc::new(AccessControl::new(Some(geo)));
+        access.load_rule_text("dev", "home CN\n").expect("rules");
+        let stores = Stores::in_memory(access);
+        stores
+            .directory
+            .insert_extension(ExtensionRecord {
+                name: "1009".to_owned(),
+                owner: Owner::Tenant(TenantId::new("acme").expect("tenant")),
+                display_name: "Old import".to_owned(),
+            })
+            .await
+            .expect("extension");
+        let state = AppState::new(
+            ApiConfig::default(),
+            stores,
+            PasswordPolicy::default(),
+            WebPasswordHasher::new(8, 1, 1).expect("hasher"),
+            BruteForceConfig::default(),
+        )
+        .expect("state");
+        let pw = auth::bootstrap_admin(&state, "admin")
+            .await
+            .expect("bootstrap")
+            .expect("first start");
+        println!("created user `admin` with the one-time password: {pw}");
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("bind");
+        axum::serve(
+            listener,
+            router(state).into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .expect("serve");
+    }
 }
