@@ -17,6 +17,7 @@
 
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
+import { createHmac } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -47,6 +48,19 @@ function freePort() {
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** RFC 6238 TOTP (SHA-1, 6 digits, 30 s) of a base32 secret at `ms`. */
+function totp(secret, ms) {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = "";
+  for (const ch of secret.replace(/=+$/, "").toUpperCase()) bits += alphabet.indexOf(ch).toString(2).padStart(5, "0");
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(ms / 30000)));
+  const mac = createHmac("sha1", key).update(counter).digest();
+  const off = mac[mac.length - 1] & 15;
+  return String((mac.readUInt32BE(off) & 0x7fffffff) % 1000000).padStart(6, "0");
+}
 
 // ---------- the server ----------
 
@@ -382,6 +396,24 @@ try {
     const modules = await admin.locator("canvas.qr").getAttribute("data-modules");
     assert.ok(Number(modules) >= 21, `no QR code drawn (${modules})`);
     await shot(admin, "13-totp-enrolment");
+    const secret = await admin.locator("#totp-secret").innerText();
+    await admin.getByLabel("Code from the app").fill(totp(secret, Date.now()));
+    await admin.getByRole("button", { name: "Confirm" }).click();
+    await statusSays(admin, /TOTP enrolled/);
+    assert.equal(await admin.locator("ul.mono li").count(), 10, "ten recovery codes are shown");
+    // Sign out and in again: the console now asks for the code.
+    await admin.getByRole("button", { name: "Sign out" }).click();
+    await admin.getByRole("heading", { name: "Sign in" }).waitFor();
+    await admin.getByLabel("User").fill(adminUser);
+    await admin.getByLabel("Password", { exact: true }).fill(STRONG);
+    await admin.getByRole("button", { name: "Sign in" }).click();
+    const code = admin.getByLabel(/Authenticator code/);
+    await code.waitFor();
+    // The code just used is spent (replay refused): wait for the next step.
+    await sleep(30000 - (Date.now() % 30000) + 500);
+    await code.fill(totp(secret, Date.now()));
+    await admin.getByRole("button", { name: "Sign in" }).click();
+    await admin.getByRole("navigation", { name: "Pages" }).waitFor();
   });
 
   assert.deepEqual(consoleErrors, [], "the console logged errors");

@@ -1,5 +1,5 @@
 // okcc admin console: hash-routed pages over the public REST API.
-// No framework and no innerHTML: every node is built with `h()`, so text
+// No framework and no HTML parsing: every node is built with `h()`, so text
 // from the API is never parsed as markup.
 
 import { api, ApiError, seg, setToken, token, whenUnauthorized } from "./api.js";
@@ -374,6 +374,7 @@ async function dashboard(body) {
       }
       body.append(h("h2", {}, "Resources"), gauges);
     }
+  }
   if (can("ban.manage")) {
     const b = await act(() => optional("/bans"));
     cards.append(card("Bans", b ? (b.items || []).length : "–"));

@@ -1434,3 +1434,26 @@ async fn req_2_explain_says_why_an_address_is_blocked() {
         .await;
     assert_eq!(missing.status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn req_11_router_serves_the_console_beside_the_api() {
+    let api = Api::new();
+    let page = api.call(Method::GET, "/", None, None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(String::from_utf8_lossy(&page.raw).starts_with("<!doctype html>"));
+    assert_eq!(
+        page.headers["content-security-policy"],
+        super::console::CSP,
+        "the console keeps its own policy"
+    );
+    let script = api.call(Method::GET, "/console/app.js", None, None).await;
+    assert_eq!(script.status, StatusCode::OK);
+    // The API keeps its stricter headers, and unknown paths stay problems.
+    let me = api.call(Method::GET, "/api/v1/me", None, None).await;
+    assert_eq!(
+        me.headers["content-security-policy"],
+        "default-src 'none'; frame-ancestors 'none'"
+    );
+    let missing = api.call(Method::GET, "/console-nope", None, None).await;
+    assert_problem(&missing, StatusCode::NOT_FOUND, "not-found");
+}
