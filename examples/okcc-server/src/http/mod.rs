@@ -19,7 +19,8 @@ mod admin;
 mod auth;
 mod console;
 mod crm;
-mod directory;
+pub(crate) mod directory;
+mod directory_sql;
 mod error;
 mod extract;
 mod ops;
@@ -55,7 +56,9 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use utoipa::OpenApi;
 
+pub(crate) use auth::bootstrap_admin;
 pub(crate) use directory::{Directory, MemoryDirectory};
+pub(crate) use directory_sql::{PostgresDirectory, SqliteDirectory};
 pub(crate) use error::{ApiError, Problem};
 
 /// Settings of the API.

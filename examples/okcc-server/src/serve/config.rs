@@ -17,8 +17,7 @@ pub(crate) struct DataArgs {
     /// Directory for the data files (extensions, bindings, audit log).
     #[arg(long, value_name = "DIR")]
     pub(crate) data_dir: Option<PathBuf>,
-    /// Database URL (SQLite or PostgreSQL); accepted for forward
-    /// compatibility, refused until the SQL stores are merged.
+    /// PostgreSQL URL instead of the SQLite file in the data directory.
     #[arg(long, value_name = "URL")]
     pub(crate) database_url: Option<String>,
 }
@@ -240,15 +239,23 @@ impl Config {
         Ok(())
     }
 
+    /// A database URL must be PostgreSQL (SQLite is the file in `data_dir`).
+    pub(crate) fn check_database_url(&self) -> Result<(), String> {
+        match &self.database_url {
+            Some(url) if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) => {
+                Err(format!(
+                    "database_url `{}`: only PostgreSQL URLs (postgres://...) are supported; \
+                     SQLite lives in data_dir",
+                    redact_url(url)
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Checks the settings that cannot work together.
     pub(crate) fn validate(&self) -> Result<(), String> {
-        if let Some(url) = &self.database_url {
-            return Err(format!(
-                "database_url `{}`: SQL stores are not built into this server yet; \
-                 use data_dir (files) instead",
-                redact_url(url)
-            ));
-        }
+        self.check_database_url()?;
         let r = &self.registrar;
         if r.min_expires == 0 || r.min_expires > r.max_expires {
             return Err(format!(
@@ -292,12 +299,7 @@ impl Config {
         };
         c.apply_env(|k| std::env::var(k).ok())?;
         c.apply_data_args(a);
-        if let Some(url) = &c.database_url {
-            return Err(format!(
-                "database_url `{}`: SQL stores are not built into this server yet",
-                redact_url(url)
-            ));
-        }
+        c.check_database_url()?;
         Ok(c)
     }
 
@@ -376,7 +378,7 @@ mod tests {
         c.registrar.min_expires = 0;
         assert!(c.validate().unwrap_err().contains("min_expires"));
         let c = Config {
-            database_url: Some("postgres://u:secret@h/db".to_owned()),
+            database_url: Some("mysql://u:secret@h/db".to_owned()),
             ..Config::default()
         };
         let e = c.validate().unwrap_err();

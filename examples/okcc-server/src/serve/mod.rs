@@ -38,7 +38,7 @@ use rsipstack::transport::{TcpListenerConnection, TransportLayer};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::extension::ExtensionFile;
+use crate::http::{ApiConfig, AppState, StoreCrmAudit, Stores as ApiStores};
 use config::{Config, LogFormat, ServeArgs};
 use hooks::{Guard, Inspector, Metrics};
 use registrar::{
@@ -52,7 +52,10 @@ const ALLOW: &str = "REGISTER, OPTIONS";
 struct Server {
     cfg: Config,
     digest: DigestServer,
-    extensions: ExtensionFile,
+    /// SIP HA1 values: the same store the CLI and the REST API write.
+    credentials: Arc<dyn okcc_core::credential::CredentialStore>,
+    /// Which scope owns each extension.
+    directory: Arc<dyn crate::http::Directory>,
     bindings: Box<dyn RegistrationStore>,
     guard: Arc<Guard>,
     metrics: Arc<Metrics>,
@@ -160,6 +163,13 @@ async fn serve(cfg: Config) -> Result<(), String> {
     let digest = DigestServer::new(digest_cfg);
     let bindings = FileRegistrationStore::open(cfg.data_dir.join("bindings.json"))
         .map_err(|e| e.to_string())?;
+    let db = crate::backup::open_config(&cfg).await?;
+    let api = api_state(&cfg, &db, api_access(&cfg)?)?;
+    if let Some(password) = bootstrap_admin(&api).await? {
+        // Printed once on stdout, never logged.
+        println!("created user `{BOOTSTRAP_ADMIN}` with the one-time password: {password}");
+        println!("(it must be changed at first login)");
+    }
 
     let token = CancellationToken::new();
     let transport = TransportLayer::new(token.clone());
@@ -210,7 +220,8 @@ async fn serve(cfg: Config) -> Result<(), String> {
     let max = cfg.max_concurrent_requests;
     let server = Arc::new(Server {
         digest,
-        extensions: ExtensionFile::new(&cfg.data_dir),
+        credentials: Arc::clone(&db.credentials),
+        directory: Arc::clone(&db.directory),
         bindings: Box::new(bindings),
         guard,
         metrics,
@@ -220,13 +231,21 @@ async fn serve(cfg: Config) -> Result<(), String> {
         any_ip_literal,
         cfg,
     });
-    if let Some(addr) = server.cfg.http {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| format!("cannot bind HTTP {addr}: {e}"))?;
-        tracing::info!(%addr, "HTTP (metrics) listening");
-        tokio::spawn(http_loop(listener, Arc::clone(&server), token.clone()));
-    }
+    let http_task = match server.cfg.http {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("cannot bind HTTP {addr}: {e}"))?;
+            tracing::info!(%addr, "HTTP (REST API, metrics) listening");
+            Some(tokio::spawn(http_server(
+                listener,
+                api,
+                Arc::clone(&server),
+                token.child_token(),
+            )))
+        }
+        None => None,
+    };
     let ep = Arc::new(endpoint);
     let ep2 = Arc::clone(&ep);
     let stack = tokio::spawn(async move { ep2.serve().await });
@@ -262,8 +281,22 @@ async fn serve(cfg: Config) -> Result<(), String> {
     ep.shutdown();
     token.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(2), stack).await;
+    if let Some(h) = http_task {
+        let _ = tokio::time::timeout(Duration::from_secs(5), h).await;
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The first platform admin's user name.
+const BOOTSTRAP_ADMIN: &str = "admin";
+
+/// Creates `admin` when the directory has no user yet; the password to
+/// print once.
+async fn bootstrap_admin(api: &AppState) -> Result<Option<String>, String> {
+    crate::http::bootstrap_admin(api, BOOTSTRAP_ADMIN)
+        .await
+        .map_err(|e| format!("cannot create the first admin: {}", e.detail))
 }
 
 async fn shutdown_signal() {
@@ -281,44 +314,93 @@ async fn shutdown_signal() {
     }
 }
 
-/// A minimal HTTP responder for `GET /metrics` (Prometheus) and `/healthz`.
-async fn http_loop(
+/// The REST API state over the server's stores (`open_stores`): the same
+/// directory and credential store SIP REGISTER and the CLI use.
+///
+/// Hook for the REST layer: `guard` is the SIP guard the ban endpoints act on.
+fn api_state(
+    cfg: &Config,
+    db: &crate::backup::Stores,
+    access: Arc<AccessControl>,
+) -> Result<AppState, String> {
+    let crm = okcc_crm::CrmService::new(
+        Arc::clone(&db.customers),
+        Arc::new(StoreCrmAudit(Arc::clone(&db.audit))),
+        okcc_crm::service::CrmConfig::default(),
+    );
+    let stores = ApiStores {
+        directory: Arc::clone(&db.directory),
+        credentials: Arc::clone(&db.credentials),
+        roles: Arc::clone(&db.roles),
+        crm: Arc::new(crm),
+        audit: Arc::clone(&db.audit),
+        access,
+    };
+    let config = ApiConfig {
+        sip_realm: cfg.realm.clone(),
+        ..ApiConfig::default()
+    };
+    AppState::new(
+        config,
+        stores,
+        okcc_core::PasswordPolicy::default(),
+        okcc_core::credential::WebPasswordHasher::default(),
+        okcc_core::guard::brute_force::BruteForceConfig::default(),
+    )
+}
+
+/// The access rules for the REST login (web channel), loaded like the SIP
+/// guard's.
+fn api_access(cfg: &Config) -> Result<Arc<AccessControl>, String> {
+    let geo: Option<Arc<dyn GeoLookup>> = match &cfg.geoip {
+        Some(p) => Some(Arc::new(
+            MaxMindGeo::open(p).map_err(|e| format!("{}: {e}", p.display()))?,
+        )),
+        None => None,
+    };
+    let access = AccessControl::new(geo);
+    if let Some(path) = &cfg.rules {
+        let rules = crate::access::load_rules(path)?;
+        access
+            .replace_rules(&rules)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(Arc::new(access))
+}
+
+/// The HTTP server: the REST API (`/api/v1`, `/healthz`, `/readyz`) and
+/// Prometheus `/metrics`, until `token` is cancelled (graceful: requests in
+/// progress finish).
+async fn http_server(
     listener: tokio::net::TcpListener,
+    state: AppState,
     server: Arc<Server>,
     token: CancellationToken,
 ) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    loop {
-        let (mut sock, _) = tokio::select! {
-            () = token.cancelled() => return,
-            r = listener.accept() => match r { Ok(x) => x, Err(_) => continue },
-        };
+    let metrics = move || {
         let s = Arc::clone(&server);
-        tokio::spawn(async move {
-            let mut buf = [0u8; 2048];
-            let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(5), sock.read(&mut buf)).await
-            else {
-                return;
-            };
-            let head = &buf[..n];
-            let (status, body) = if head.starts_with(b"GET /metrics ") {
-                let bindings = s.bindings_count();
-                (
-                    "200 OK",
-                    s.metrics
-                        .render(bindings, s.guard.ban_count(Instant::now())),
-                )
-            } else if head.starts_with(b"GET /healthz ") {
-                ("200 OK", "ok\n".to_owned())
-            } else {
-                ("404 Not Found", "not found\n".to_owned())
-            };
-            let resp = format!(
-                "HTTP/1.1 {status}\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = sock.write_all(resp.as_bytes()).await;
-        });
+        async move {
+            let body = s
+                .metrics
+                .render(s.bindings_count(), s.guard.ban_count(Instant::now()));
+            (
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    "text/plain; version=0.0.4",
+                )],
+                body,
+            )
+        }
+    };
+    let app = crate::http::router(state).route("/metrics", axum::routing::get(metrics));
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(token.cancelled_owned())
+    .await;
+    if let Err(e) = served {
+        tracing::error!(error = %e, "HTTP server failed");
     }
 }
 
@@ -440,6 +522,25 @@ fn hdr(name: &str, value: String) -> Header {
 }
 
 impl Server {
+    /// The extension record and SIP credential of `user` in the shared store.
+    async fn account(
+        &self,
+        user: &str,
+    ) -> Result<
+        (
+            Option<crate::http::directory::ExtensionRecord>,
+            Option<okcc_core::credential::SipCredential>,
+        ),
+        okcc_core::StoreError,
+    > {
+        let ext = self.directory.extension(user).await?;
+        let cred = self
+            .credentials
+            .sip_credential(user, &self.cfg.realm)
+            .await?;
+        Ok((ext, cred))
+    }
+
     fn bindings_count(&self) -> usize {
         self.bindings.count()
     }
@@ -511,11 +612,19 @@ impl Server {
             return;
         };
         let account = UserId::new(aor_user).ok();
-        let ext = self.extensions.get(aor_user).ok().flatten();
-        let tenant = ext
-            .as_ref()
-            .and_then(|e| e.tenant.as_deref())
-            .and_then(|t| okcc_core::ids::TenantId::new(t).ok());
+        let (ext, cred) = match self.account(aor_user).await {
+            Ok(found) => found,
+            Err(e) => {
+                // Never count a store outage as a wrong password.
+                tracing::error!(error = %e, "credential store unavailable");
+                let _ = tx.reply(StatusCode::ServiceUnavailable).await;
+                return;
+            }
+        };
+        let tenant = ext.as_ref().and_then(|e| match &e.owner {
+            okcc_core::Owner::Tenant(t) => Some(t.clone()),
+            okcc_core::Owner::Platform => None,
+        });
         let mut req = AccessRequest::new(ip, Channel::SipRegister);
         req.account = account.as_ref();
         req.tenant = tenant.as_ref();
@@ -532,18 +641,9 @@ impl Server {
         };
         let verdict = match DigestAuthorization::parse(raw) {
             Ok(auth) => {
-                let ha1 = ext
-                    .as_ref()
-                    .filter(|e| e.realm == self.cfg.realm)
-                    .and_then(|e| e.ha1(auth.algorithm.hash()));
+                let ha1 = cred.as_ref().map(|c| c.ha1(auth.algorithm.hash()));
                 self.digest
-                    .verify(
-                        &auth,
-                        view.method_raw,
-                        view.body,
-                        ha1.as_ref(),
-                        SystemTime::now(),
-                    )
+                    .verify(&auth, view.method_raw, view.body, ha1, SystemTime::now())
                     .and_then(|a| {
                         if a.username == aor_user {
                             Ok(a)
