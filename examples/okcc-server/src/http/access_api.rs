@@ -229,16 +229,17 @@ pub(crate) async fn explain(
         &Owner::Platform,
     )
     .await?;
-    let ip: IpAddr = q
-        .ip
-        .trim()
-        .parse::<IpAddr>()
-        .map(|ip| ip.to_canonical())
-        .map_err(|_| {
-            let mut shown: String = q.ip.chars().take(64).collect();
-            shown.retain(|c| !c.is_control());
-            ApiError::bad_request(format!("`ip` must be an IPv4 or IPv6 address, got {shown:?}"))
-        })?;
+    let ip: IpAddr =
+        q.ip.trim()
+            .parse::<IpAddr>()
+            .map(|ip| ip.to_canonical())
+            .map_err(|_| {
+                let mut shown: String = q.ip.chars().take(64).collect();
+                shown.retain(|c| !c.is_control());
+                ApiError::bad_request(format!(
+                    "`ip` must be an IPv4 or IPv6 address, got {shown:?}"
+                ))
+            })?;
     let policy = state.inner.access.policy();
     let mut country = None;
     let channels = Channel::ALL
