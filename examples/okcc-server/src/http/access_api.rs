@@ -1,11 +1,16 @@
 //! Access rules (IP / network / region) and the "block all foreign"
-//! switch, platform-wide (`access.edit` on the platform).
+//! switch, platform-wide (`access.edit` on the platform), and the
+//! "why was this IP blocked?" explanation.
+
+use std::net::IpAddr;
+use std::time::Instant;
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use okcc_audit::Action;
 use okcc_core::Owner;
+use okcc_core::access::{AccessRequest, Channel, Verdict};
 use okcc_core::rbac::Permission;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -13,7 +18,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::admin::require;
 use super::error::{ApiError, Problem};
-use super::extract::{ApiJson, Caller};
+use super::extract::{ApiJson, ApiQuery, Caller};
 
 /// The rule file and the switch.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -154,4 +159,127 @@ pub(crate) async fn block_foreign(
         )
         .await?;
     Ok(Json(current(&state)))
+}
+
+/// `GET /api/v1/access/explain?ip=IP`
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ExplainQuery {
+    /// The source address to explain (IPv4 or IPv6).
+    ip: String,
+}
+
+/// What the access policy decides for one channel.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub(crate) struct ChannelVerdict {
+    /// `sip-call`, `sip-register` or `web-login`.
+    pub(crate) channel: String,
+    /// `allowed`, `trusted` (allowed, later checks skipped) or `denied`.
+    pub(crate) verdict: String,
+    /// Stable reason code: `no-rule`, `allowlisted`, `trusted` or the deny
+    /// reason (`blacklisted`, `foreign`, …).
+    pub(crate) reason: String,
+    /// The rule that decided, if one did (a rule-file id, a feed, or
+    /// `switch:block-foreign`).
+    pub(crate) rule: Option<String>,
+}
+
+/// A ban on the web login of the address.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub(crate) struct LoginBan {
+    /// The rule that made the ban (e.g. `guard:brute-force`).
+    pub(crate) rule: String,
+    /// Seconds until it ends.
+    pub(crate) remaining_secs: u64,
+    /// Offences that led to it.
+    pub(crate) offences: u32,
+}
+
+/// Why an address is (or is not) let in.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub(crate) struct Explanation {
+    /// The address, canonical (IPv4-mapped IPv6 shown as IPv4).
+    pub(crate) ip: String,
+    /// The country GeoIP gave, when it was consulted and knew it.
+    pub(crate) country: Option<String>,
+    /// "Block all foreign" is on.
+    pub(crate) block_foreign: bool,
+    /// One verdict per channel.
+    pub(crate) channels: Vec<ChannelVerdict>,
+    /// A ban on the web login, if one is in force.
+    pub(crate) login_ban: Option<LoginBan>,
+}
+
+/// Explains why an address is blocked or allowed (`access.edit`,
+/// platform): the access policy's verdict on every channel, the rule that
+/// decided, the GeoIP country, and any web-login ban. A dry run: nothing is
+/// counted or changed.
+#[utoipa::path(get, path = "/api/v1/access/explain", params(ExplainQuery), security(("bearer" = [])),
+    responses((status = 200, body = Explanation), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem)))]
+pub(crate) async fn explain(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<ExplainQuery>,
+) -> Result<Json<Explanation>, ApiError> {
+    require(
+        &state,
+        &caller.principal,
+        Permission::AccessEdit,
+        &Owner::Platform,
+    )
+    .await?;
+    let ip: IpAddr =
+        q.ip.trim()
+            .parse::<IpAddr>()
+            .map(|ip| ip.to_canonical())
+            .map_err(|_| {
+                let mut shown: String = q.ip.chars().take(64).collect();
+                shown.retain(|c| !c.is_control());
+                ApiError::bad_request(format!(
+                    "`ip` must be an IPv4 or IPv6 address, got {shown:?}"
+                ))
+            })?;
+    let policy = state.inner.access.policy();
+    let mut country = None;
+    let channels = Channel::ALL
+        .into_iter()
+        .map(|channel| {
+            let d = policy.check(&AccessRequest::new(ip, channel));
+            if country.is_none() {
+                country = d.country.as_ref().map(|c| c.as_str().to_owned());
+            }
+            let verdict = match &d.verdict {
+                Verdict::Denied(_) => "denied",
+                Verdict::DangerouslyTrusted { .. } => "trusted",
+                _ => "allowed",
+            };
+            ChannelVerdict {
+                channel: channel.name().to_owned(),
+                verdict: verdict.to_owned(),
+                reason: d.reason().to_owned(),
+                rule: d.rule().map(|r| r.as_str().to_owned()),
+            }
+        })
+        .collect();
+    let login_ban = {
+        let g = state
+            .inner
+            .brute_force
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        g.bans.banned(ip, now).map(|b| LoginBan {
+            rule: b.rule().as_str().to_owned(),
+            remaining_secs: b.until.saturating_duration_since(now).as_secs(),
+            offences: b.offences,
+        })
+    };
+    Ok(Json(Explanation {
+        ip: ip.to_string(),
+        country,
+        block_foreign: policy.blocks_foreign(),
+        channels,
+        login_ban,
+    }))
 }

@@ -19,6 +19,7 @@ mod admin;
 mod alerts;
 mod auth;
 mod bans;
+mod console;
 mod crm;
 pub(crate) mod directory;
 mod directory_sql;
@@ -365,6 +366,7 @@ pub(crate) fn parse_scope(s: &str) -> Result<Owner, ApiError> {
         bans::delete_ban,
         alerts::list_alerts,
         alerts::monitor,
+        access_api::explain,
     ),
     components(schemas(Problem)),
     modifiers(&BearerAuth)
@@ -458,6 +460,7 @@ pub(crate) fn router(state: AppState) -> Router {
             get(access_api::get_rules).put(access_api::put_rules),
         )
         .route("/access/block-foreign", put(access_api::block_foreign))
+        .route("/access/explain", get(access_api::explain))
         .route("/audit/events", get(ops::audit_events))
         .route("/audit/verify", get(ops::audit_verify))
         .route("/audit/export", get(ops::audit_export))
@@ -522,4 +525,5 @@ pub(crate) fn router(state: AppState) -> Router {
             HeaderName::from_static("strict-transport-security"),
             HeaderValue::from_static("max-age=31536000"),
         ))
+        .merge(console::routes())
 }

@@ -1340,3 +1340,123 @@ async fn req_2_access_rules_and_block_foreign_switch() {
         .await;
     assert_eq!(off.status, StatusCode::OK, "{:?}", off.body);
 }
+
+#[tokio::test]
+async fn req_2_explain_says_why_an_address_is_blocked() {
+    let (api, w) = Api::world().await;
+    let doc = api
+        .call(Method::GET, "/api/v1/openapi.json", None, None)
+        .await;
+    assert!(
+        doc.body["paths"]
+            .as_object()
+            .expect("paths")
+            .contains_key("/api/v1/access/explain")
+    );
+    let denied = api
+        .call(
+            Method::GET,
+            "/api/v1/access/explain?ip=198.51.100.9",
+            Some(&w.boss),
+            None,
+        )
+        .await;
+    assert_problem(&denied, StatusCode::FORBIDDEN, "forbidden");
+    let anonymous = api
+        .call(Method::GET, "/api/v1/access/explain?ip=1.2.3.4", None, None)
+        .await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    let set = api
+        .call(
+            Method::PUT,
+            "/api/v1/access/rules",
+            Some(&w.root),
+            Some(json!({"text": "deny 198.51.100.0/24 channel:sip-register\n"})),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{:?}", set.body);
+    let before = api.audit_len().await;
+    let r = api
+        .call(
+            Method::GET,
+            "/api/v1/access/explain?ip=198.51.100.9",
+            Some(&w.root),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["ip"], json!("198.51.100.9"));
+    assert_eq!(r.body["block_foreign"], json!(false));
+    let channels = r.body["channels"].as_array().expect("channels");
+    assert_eq!(channels.len(), 3);
+    let by = |name: &str| {
+        channels
+            .iter()
+            .find(|c| c["channel"] == json!(name))
+            .unwrap_or_else(|| panic!("no {name} in {channels:?}"))
+            .clone()
+    };
+    let reg = by("sip-register");
+    assert_eq!(reg["verdict"], json!("denied"));
+    assert!(
+        reg["rule"].as_str().is_some_and(|s| !s.is_empty()),
+        "{reg:?}"
+    );
+    assert_ne!(reg["reason"], json!("no-rule"));
+    let web = by("web-login");
+    assert_eq!(web["verdict"], json!("allowed"));
+    assert_eq!(web["reason"], json!("no-rule"));
+    assert_eq!(web["rule"], Value::Null);
+    assert_eq!(r.body["login_ban"], Value::Null);
+    // A dry run: nothing was logged or counted.
+    assert_eq!(api.audit_len().await, before);
+    // IPv4-mapped IPv6 is judged (and shown) as IPv4.
+    let mapped = api
+        .call(
+            Method::GET,
+            "/api/v1/access/explain?ip=::ffff:198.51.100.9",
+            Some(&w.root),
+            None,
+        )
+        .await;
+    assert_eq!(mapped.status, StatusCode::OK, "{:?}", mapped.body);
+    assert_eq!(mapped.body["ip"], json!("198.51.100.9"));
+    for bad in ["not-an-ip", "300.1.1.1", "", "10.0.0.0%2F8"] {
+        let r = api
+            .call(
+                Method::GET,
+                &format!("/api/v1/access/explain?ip={bad}"),
+                Some(&w.root),
+                None,
+            )
+            .await;
+        assert_problem(&r, StatusCode::BAD_REQUEST, "invalid-input");
+    }
+    let missing = api
+        .call(Method::GET, "/api/v1/access/explain", Some(&w.root), None)
+        .await;
+    assert_eq!(missing.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn req_11_router_serves_the_console_beside_the_api() {
+    let api = Api::new();
+    let page = api.call(Method::GET, "/", None, None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(String::from_utf8_lossy(&page.raw).starts_with("<!doctype html>"));
+    assert_eq!(
+        page.headers["content-security-policy"],
+        super::console::CSP,
+        "the console keeps its own policy"
+    );
+    let script = api.call(Method::GET, "/console/app.js", None, None).await;
+    assert_eq!(script.status, StatusCode::OK);
+    // The API keeps its stricter headers, and unknown paths stay problems.
+    let me = api.call(Method::GET, "/api/v1/me", None, None).await;
+    assert_eq!(
+        me.headers["content-security-policy"],
+        "default-src 'none'; frame-ancestors 'none'"
+    );
+    let missing = api.call(Method::GET, "/console-nope", None, None).await;
+    assert_problem(&missing, StatusCode::NOT_FOUND, "not-found");
+}
