@@ -139,7 +139,7 @@ impl Ua {
     fn final_or_ringing(&self) -> String {
         loop {
             let r = self
-                .recv_timeout(Duration::from_secs(5))
+                .recv_timeout(Duration::from_secs(20))
                 .expect("no response");
             if status(&r) != 100 {
                 return r;
@@ -150,7 +150,7 @@ impl Ua {
     /// The next request whose method is `method` (skips retransmissions
     /// of anything else).
     fn request(&self, method: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if let Some(m) = self.recv_timeout(Duration::from_millis(500))
                 && m.starts_with(&format!("{method} "))
