@@ -13,7 +13,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::extract::ConnectInfo;
-use axum::http::{Method, Request, StatusCode};
+use axum::http::{Method, Request};
 use okcc_core::PasswordPolicy;
 use okcc_core::access::AccessControl;
 use okcc_core::credential::WebPasswordHasher;
@@ -68,7 +68,11 @@ const ENDPOINTS: &[(Method, &str, Carry)] = &[
     ),
     (Method::PUT, "/api/v1/access/rules", Carry::Json),
     (Method::PUT, "/api/v1/access/block-foreign", Carry::Json),
-    (Method::POST, "/api/v1/tenants/acme/review/templates", Carry::Json),
+    (
+        Method::POST,
+        "/api/v1/tenants/acme/review/templates",
+        Carry::Json,
+    ),
     (
         Method::POST,
         "/api/v1/tenants/acme/review/voice?name=v1",
@@ -83,7 +87,11 @@ const ENDPOINTS: &[(Method, &str, Carry)] = &[
     (Method::GET, "/api/v1/audit/events", Carry::Query),
     (Method::GET, "/api/v1/access/explain", Carry::Query),
     (Method::GET, "/api/v1/tenants/acme/customers", Carry::Query),
-    (Method::GET, "/api/v1/tenants/acme/review/items", Carry::Query),
+    (
+        Method::GET,
+        "/api/v1/tenants/acme/review/items",
+        Carry::Query,
+    ),
     (Method::GET, "/api/v1/bans", Carry::Query),
 ];
 
@@ -258,8 +266,8 @@ mod tests {
     /// Replays the committed corpus of `fuzz/fuzz_targets/rest_json.rs`.
     #[test]
     fn req_10_rest_json_corpus_never_gets_a_5xx() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../fuzz/corpus/rest_json");
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/rest_json");
         let mut n = 0;
         for entry in std::fs::read_dir(&dir).expect("corpus dir") {
             let bytes = std::fs::read(entry.expect("entry").path()).expect("seed");
