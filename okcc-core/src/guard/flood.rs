@@ -309,6 +309,39 @@ mod tests {
     use crate::guard::BanConfig;
     use proptest::prelude::*;
 
+    /// Requirement 8 (memory): with the default configuration, the flood
+    /// table (1,000,000 sources, allocated once) and the ban table (capped
+    /// at its default 250,000 entries) together stay within 128 MiB, so a
+    /// flood from a million spoofed sources cannot push the guard past it.
+    /// (`benches/benches/guard.rs` prints the same figures and measures
+    /// lookups at 1 M entries.)
+    #[test]
+    fn req_8_default_flood_and_ban_state_for_a_million_sources_fits_128_mib() {
+        let flood = FloodConfig::default();
+        let bans = BanConfig::default();
+        assert!(flood.max_sources >= 1_000_000);
+        let total =
+            FloodGuard::table_bytes(flood.max_sources) + BanTable::table_bytes(bans.max_bans);
+        assert!(
+            total <= 128 << 20,
+            "flood {} B + bans {} B = {total} B",
+            FloodGuard::table_bytes(flood.max_sources),
+            BanTable::table_bytes(bans.max_bans)
+        );
+        // A full flood table refuses new keys instead of growing.
+        let mut g = FloodGuard::new(FloodConfig {
+            max_sources: 8,
+            ..FloodConfig::default()
+        });
+        let mut b = BanTable::new(BanConfig::default());
+        let now = Instant::now();
+        for i in 0..1000u32 {
+            let ip = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+            let _ = g.check(ip, now, &mut b);
+        }
+        assert!(g.sources.len() <= 8);
+    }
+
     /// A flood guard with its ban table, as the pipeline holds them.
     struct G {
         g: FloodGuard,

@@ -11,6 +11,7 @@
 
 pub(crate) mod config;
 pub(crate) mod hooks;
+mod http_conn;
 pub(crate) mod proxy;
 pub(crate) mod registrar;
 pub(crate) mod tls;
@@ -288,6 +289,7 @@ async fn serve(cfg: Config) -> Result<(), String> {
                 .await
                 .map_err(|e| format!("cannot bind HTTP {addr}: {e}"))?;
             tracing::info!(%addr, "HTTP (REST API, metrics) listening");
+            let listener = http_conn::CountedListener::new(listener, Arc::clone(&gauges));
             Some(tokio::spawn(http_server(
                 listener,
                 api,
@@ -431,7 +433,7 @@ fn api_state(
 /// Prometheus `/metrics`, until `token` is cancelled (graceful: requests in
 /// progress finish).
 async fn http_server(
-    listener: tokio::net::TcpListener,
+    listener: http_conn::CountedListener,
     state: AppState,
     server: Arc<Server>,
     token: CancellationToken,
@@ -453,6 +455,9 @@ async fn http_server(
         }
     };
     let app = crate::http::router(state).route("/metrics", axum::routing::get(metrics));
+    // `tap_io` (a no-op here) gives the counted listener axum's
+    // `ConnectInfo<SocketAddr>` support.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |_| {});
     let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
