@@ -77,15 +77,7 @@ impl Metrics {
 /// `false` drops silently.
 pub(crate) fn pre_parse(guard: &Guard, metrics: &Metrics, ip: IpAddr, now: Instant) -> bool {
     let ip = ip.to_canonical();
-    let policy = guard.access().policy();
-    let trusted = [Channel::SipRegister, Channel::SipCall]
-        .into_iter()
-        .any(|c| {
-            policy
-                .check(&AccessRequest::new(ip, c))
-                .skips_later_checks()
-        });
-    if trusted {
+    if is_trusted(guard, ip) {
         return true;
     }
     let ok = guard.pre_parse(ip, now).is_allow() && {
@@ -97,6 +89,20 @@ pub(crate) fn pre_parse(guard: &Guard, metrics: &Metrics, ip: IpAddr, now: Insta
         metrics.dropped_pre_parse.fetch_add(1, Ordering::Relaxed);
     }
     ok
+}
+
+/// A `trust` rule covers `ip` (for SIP): it skips every later guard stage
+/// (flood, scanner, brute force), as a trusted trunk or SBC must.
+pub(crate) fn is_trusted(guard: &Guard, ip: IpAddr) -> bool {
+    let ip = ip.to_canonical();
+    let policy = guard.access().policy();
+    [Channel::SipRegister, Channel::SipCall]
+        .into_iter()
+        .any(|c| {
+            policy
+                .check(&AccessRequest::new(ip, c))
+                .skips_later_checks()
+        })
 }
 
 /// How many sources are banned now.
@@ -189,6 +195,11 @@ impl Inspector {
             // let a message okcc cannot judge reach the registrar.
             return false;
         };
+        if is_trusted(&self.guard, ip) {
+            // Trusted peers (an SBC registering many accounts) are exempt
+            // from the scanner's sweep detection like every other stage.
+            return true;
+        }
         let target = match view.method {
             SipMethod::Register => view.to_user(),
             _ => view.request_uri.user,
@@ -262,6 +273,54 @@ impl TransportEventInspector for Inspector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn inspector(rules: &str) -> Inspector {
+        let access = okcc_core::access::AccessControl::new(None);
+        let rules = okcc_core::access::RuleSet::parse_bytes("test", rules.as_bytes()).unwrap();
+        access.replace_rules(&rules).unwrap();
+        let guard = Guard::new(
+            okcc_sip::pipeline::GuardConfig::default(),
+            Arc::new(access),
+            Arc::new(okcc_sip::digest::DigestServer::new(
+                okcc_sip::digest::DigestConfig::new("okcc", vec![7; 32]),
+            )),
+            Arc::new(okcc_core::credential::MemoryCredentialStore::new()),
+        );
+        Inspector {
+            guard: Arc::new(guard),
+            metrics: Arc::new(Metrics::default()),
+            limits: Limits::default(),
+            connections: Arc::new(ConnLimiter::new(8)),
+        }
+    }
+
+    fn register(user: &str) -> String {
+        format!(
+            "REGISTER sip:okcc SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK{user}\r\n\
+             From: <sip:{user}@okcc>;tag=1\r\nTo: <sip:{user}@okcc>\r\nCall-ID: c{user}\r\n\
+             CSeq: 1 REGISTER\r\nContact: <sip:{user}@127.0.0.1:5070>\r\nContent-Length: 0\r\n\r\n"
+        )
+    }
+
+    #[test]
+    fn req_9_trusted_sources_are_exempt_from_sweep_detection() {
+        let insp = inspector("trust 192.0.2.10\n");
+        let now = Instant::now();
+        let trusted: IpAddr = "192.0.2.10".parse().unwrap();
+        let other: IpAddr = "192.0.2.20".parse().unwrap();
+        // An SBC registering 100 accounts from one trusted address.
+        for u in 1000..1100 {
+            assert!(
+                insp.admit(register(&u.to_string()).as_bytes(), trusted, now),
+                "trusted source dropped at user {u}"
+            );
+        }
+        // The same sweep from an untrusted address is caught.
+        let admitted = (1000..1100)
+            .filter(|u| insp.admit(register(&u.to_string()).as_bytes(), other, now))
+            .count();
+        assert!(admitted < 100, "an untrusted sweep was never caught");
+    }
 
     #[test]
     fn req_9_connection_limit_per_source_and_release_on_close() {
