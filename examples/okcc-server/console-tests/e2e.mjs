@@ -422,5 +422,9 @@ try {
   console.error(`console e2e FAILED: ${e.stack || e}\n--- server output ---\n${out}`);
   process.exitCode = 1;
 } finally {
-  if (browser) await browser.close();
+  // Close the browser (bounded), stop the server, and exit: the server's
+  // pipes would otherwise keep node's event loop alive.
+  if (browser) await Promise.race([browser.close(), sleep(10000)]);
+  cleanup();
+  process.exit(process.exitCode ?? 0);
 }
