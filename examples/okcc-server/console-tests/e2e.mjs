@@ -9,9 +9,9 @@
 // pages go to target/console-screenshots/.
 //
 // Environment: OKCC_SERVER_BIN (default target/debug/okcc-server),
-// OKCC_E2E_ATTACH (a URL: test a server already running there instead, e.g.
-// the in-memory development server in src/http/console.rs, whose one-time
-// admin password is read from its output piped to OKCC_E2E_SERVER_LOG),
+// OKCC_E2E_ATTACH (a URL: test an `okcc-server serve` already running there
+// instead; its one-time admin password is read from its output piped to
+// OKCC_E2E_SERVER_LOG),
 // CHROMIUM (default /usr/bin/chromium), OKCC_E2E_SKIP (comma-separated
 // step names to skip, e.g. "review,bans" on a build without those APIs).
 
