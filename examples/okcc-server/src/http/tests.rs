@@ -70,13 +70,18 @@ impl Api {
             }
             None => Body::empty(),
         };
-        let mut req = req.body(body).expect("request");
-        req.extensions_mut()
-            .insert(ConnectInfo(SocketAddr::new(ip, 40000)));
+        self.send(req.body(body).expect("request"), SocketAddr::new(ip, 40000))
+            .await
+    }
+
+    /// Sends `req` as if from `peer` and reads the whole reply (at most
+    /// 32 MiB; a JSON body is parsed, any other is `Value::Null`).
+    async fn send(&self, mut req: Request<Body>, peer: SocketAddr) -> Reply {
+        req.extensions_mut().insert(ConnectInfo(peer));
         let resp = self.app.clone().oneshot(req).await.expect("infallible");
         let status = resp.status();
         let headers = resp.headers().clone();
-        let raw = to_bytes(resp.into_body(), 1 << 24)
+        let raw = to_bytes(resp.into_body(), 1 << 25)
             .await
             .expect("body")
             .to_vec();

@@ -5,12 +5,10 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Instant;
 
-use axum::body::{Body, to_bytes};
-use axum::extract::ConnectInfo;
+use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use okcc_core::review::voice::{build_mp3, build_wav};
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 use super::{Api, Reply, World, assert_problem};
 use crate::monitor::{Monitor, Sample};
@@ -26,25 +24,9 @@ impl Api {
         if let Some(t) = token {
             req = req.header("authorization", format!("Bearer {t}"));
         }
-        let mut req = req.body(Body::from(body)).expect("request");
-        req.extensions_mut().insert(ConnectInfo(SocketAddr::new(
-            IpAddr::V4(Ipv4Addr::LOCALHOST),
-            40001,
-        )));
-        let resp = self.app.clone().oneshot(req).await.expect("infallible");
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let raw = to_bytes(resp.into_body(), 1 << 25)
+        let req = req.body(Body::from(body)).expect("request");
+        self.send(req, SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 40001))
             .await
-            .expect("body")
-            .to_vec();
-        let body = serde_json::from_slice(&raw).unwrap_or(Value::Null);
-        Reply {
-            status,
-            headers,
-            body,
-            raw,
-        }
     }
 
     async fn review_count(&self, tenant: &str) -> usize {
