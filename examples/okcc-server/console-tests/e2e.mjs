@@ -107,6 +107,14 @@ function cleanup() {
   rmSync(data, { recursive: true, force: true });
 }
 process.on("exit", cleanup);
+// Killed by CI's timeout: stop the server too (the browser drivers kill
+// their browsers on exit).
+for (const sig of ["SIGTERM", "SIGINT"]) {
+  process.on(sig, () => {
+    console.error(`console e2e (${browserName}): ${sig}, stopping`);
+    process.exit(124);
+  });
+}
 
 async function waitReady() {
   for (let i = 0; i < 200; i++) {
