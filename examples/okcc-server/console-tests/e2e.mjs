@@ -532,9 +532,11 @@ try {
   });
 
   assert.deepEqual(consoleErrors, [], "the console logged errors");
-  console.log(`console e2e (${browserName}): ${steps.length} steps passed; screenshots in ${shots}`);
+  console.log(`console e2e (${browserName}): screenshots in ${shots}`);
+  console.log(`${browserName}: ${steps.length} passed, 0 failed`);
 } catch (e) {
   console.error(`console e2e (${browserName}) FAILED: ${e.stack || e}\n--- server output ---\n${out}`);
+  console.log(`${browserName}: ${steps.length} passed, 1 failed`);
   process.exitCode = 1;
 } finally {
   // Close the browser (bounded), stop the server, and exit: the server's
