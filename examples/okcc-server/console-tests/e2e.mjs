@@ -1,36 +1,46 @@
-// End-to-end test of the okcc web console in headless Chromium.
+// End-to-end test of the okcc web console in headless Chromium or Firefox.
 //
 // Starts the real `okcc-server serve` on a temporary data directory with
 // loopback ports, then drives the console as three users: sign in (with
 // the forced first password change), see a weak extension in red, approve
 // a template, delete and restore a customer, request and approve a reveal,
 // ban and unban an address, turn "block all foreign" on and explain an
-// address, and see each action in the audit page. Screenshots of the main
-// pages go to target/console-screenshots/.
+// address, and see each action in the audit page; also a keyboard-only
+// pass (Tab order through the sign-in form and the main navigation, focus
+// visible) and an axe-core accessibility check of every page screenshotted
+// (serious or critical violations fail). Screenshots of the main pages go to
+// target/console-screenshots/<browser>/.
+//
+// Usage: node e2e.mjs [chromium|firefox] (default chromium). Chromium is
+// Debian's chromium driven by playwright-core; Firefox is Debian's
+// firefox-esr driven by puppeteer-core over WebDriver BiDi (drivers.mjs).
 //
 // Environment: OKCC_SERVER_BIN (default target/debug/okcc-server),
 // OKCC_E2E_ATTACH (a URL: test an `okcc-server serve` already running there
 // instead; its one-time admin password is read from its output piped to
 // OKCC_E2E_SERVER_LOG),
-// CHROMIUM (default /usr/bin/chromium), OKCC_E2E_SKIP (comma-separated
+// CHROMIUM (default /usr/bin/chromium), FIREFOX (default
+// /usr/bin/firefox-esr), OKCC_E2E_SKIP (comma-separated
 // step names to skip, e.g. "review,bans" on a build without those APIs).
 
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { createHmac } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { downloadText, launch } from "./drivers.mjs";
 import { countryMmdb } from "./mmdb.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, "../../..");
 const bin = process.env.OKCC_SERVER_BIN || join(root, "target/debug/okcc-server");
-const browserPath = process.env.CHROMIUM || "/usr/bin/chromium";
-const shots = join(root, "target/console-screenshots");
+const browserName = process.argv[2] || "chromium";
+const shots = join(root, "target/console-screenshots", browserName);
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 const skip = new Set((process.env.OKCC_E2E_SKIP || "").split(",").filter(Boolean));
 const STRONG = "Correct-Horse-Battery-9-Staple";
 const AGENT_PW = "Purple-Monkey-Dish-42-Lamp";
@@ -97,6 +107,14 @@ function cleanup() {
   rmSync(data, { recursive: true, force: true });
 }
 process.on("exit", cleanup);
+// Killed by CI's timeout: stop the server too (the browser drivers kill
+// their browsers on exit).
+for (const sig of ["SIGTERM", "SIGINT"]) {
+  process.on(sig, () => {
+    console.error(`console e2e (${browserName}): ${sig}, stopping`);
+    process.exit(124);
+  });
+}
 
 async function waitReady() {
   for (let i = 0; i < 200; i++) {
@@ -144,13 +162,39 @@ async function signIn(page, user, password) {
   await page.getByRole("navigation", { name: "Pages" }).waitFor();
 }
 
+/**
+ * Runs axe-core in the page (WCAG 2.1 A/AA and best practices) and fails
+ * on serious or critical violations.
+ */
+async function axeCheck(page, name) {
+  if (!(await page.evaluate(() => typeof window.axe === "object"))) await page.evaluate(axeSource);
+  const found = await page.evaluate(async () => {
+    const r = await window.axe.run(document, {
+      runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"] },
+      resultTypes: ["violations"],
+    });
+    return r.violations
+      .filter((v) => v.impact === "serious" || v.impact === "critical")
+      .map((v) => `${v.id} (${v.impact}): ${v.help}\n    ${v.nodes.slice(0, 5).map((n) => `${n.target.join(" ")} ${n.failureSummary.replace(/\s+/g, " ")}`).join("\n    ")}`);
+  });
+  assert.deepEqual(found, [], `axe-core: accessibility violations on ${name} in ${browserName}`);
+}
+
 async function shot(page, name) {
   await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+  await axeCheck(page, name);
 }
 
 async function go(page, route) {
   await page.goto(`${base}/#/${route}`);
   await page.locator("#page-title").waitFor();
+}
+
+/** Shift+Tab (puppeteer's keyboard takes no key combinations). */
+async function shiftTab(page) {
+  await page.keyboard.down("Shift");
+  await page.keyboard.press("Tab");
+  await page.keyboard.up("Shift");
 }
 
 async function statusSays(page, re) {
@@ -195,7 +239,7 @@ try {
   assert.ok(m, `no one-time admin password in the server output:\n${out}`);
   const [, adminUser, oneTime] = m;
 
-  browser = await chromium.launch({ executablePath: browserPath, headless: true, args: ["--no-sandbox"] });
+  browser = await launch(browserName);
   const adminCtx = await browser.newContext();
   const admin = await adminCtx.newPage();
   const consoleErrors = [];
@@ -238,6 +282,75 @@ try {
   await rest("POST", "/scopes/acme/extensions", root, { name: "1001", display_name: "Front desk", password: "Lantern-Quartz-Ribbon-58" });
   await rest("POST", "/tenants/acme/customers", boss, { name: "Li Lei", phones: [{ kind: "mobile", number: "13812345678" }] });
   await rest("POST", "/tenants/acme/customers", boss, { name: "Han Meimei", phones: [{ kind: "work", number: "13912345678" }] });
+
+  await step("keyboard", async () => {
+    // Keyboard only: Tab order through the sign-in form, focus visible,
+    // sign in with Enter, then Tab from the top of a fresh page into the
+    // main navigation and follow a link with Enter.
+    const ctx = await browser.newContext();
+    const page = await ctx.newPage();
+    const focused = () => page.evaluate(() => {
+      const el = document.activeElement;
+      if (!el || el === document.body) return { name: "", outline: "none" };
+      const c = (el.labels?.[0] || el).cloneNode(true);
+      for (const x of c.querySelectorAll("input")) x.remove();
+      const st = getComputedStyle(el);
+      const r = el.getBoundingClientRect();
+      return {
+        name: (el.getAttribute("aria-label") || c.textContent).replace(/\s+/g, " ").trim(),
+        tag: el.tagName.toLowerCase(),
+        inNav: !!el.closest("nav"),
+        outline: parseFloat(st.outlineWidth) >= 2 ? st.outlineStyle : "none",
+        onScreen: r.left >= 0 && r.top >= 0 && r.width > 0 && r.height > 0,
+      };
+    });
+    const visibleFocus = (f) => assert.ok(f.outline !== "none" && f.onScreen, `focus is not visible on ${JSON.stringify(f)}`);
+    await page.goto(`${base}/`);
+    await page.getByRole("heading", { name: "Sign in" }).waitFor();
+    // The form takes focus on its first field; Shift+Tab reaches the skip link.
+    let f = await focused();
+    assert.equal(f.name, "User", `sign-in does not focus the user field: ${JSON.stringify(f)}`);
+    await shiftTab(page);
+    f = await focused();
+    assert.equal(f.name, "Skip to content");
+    visibleFocus(f);
+    const order = [];
+    for (let i = 0; i < 3; i++) {
+      await page.keyboard.press("Tab");
+      f = await focused();
+      visibleFocus(f);
+      order.push(f.name);
+    }
+    assert.deepEqual(order, ["User", "Password", "Sign in"], "Tab order of the sign-in form");
+    await shiftTab(page);
+    await shiftTab(page);
+    await page.keyboard.type("boss");
+    await page.keyboard.press("Tab");
+    await page.keyboard.type(BOSS_PW);
+    await page.keyboard.press("Enter");
+    await page.getByRole("navigation", { name: "Pages" }).waitFor();
+    await page.locator("#page-title").waitFor();
+    // A fresh page: Tab from the top goes skip link, then the navigation.
+    await page.reload();
+    await page.getByRole("navigation", { name: "Pages" }).waitFor();
+    await page.keyboard.press("Tab");
+    assert.equal((await focused()).name, "Skip to content");
+    await page.keyboard.press("Tab");
+    f = await focused();
+    assert.ok(f.inNav && f.tag === "a", `Tab after the skip link is not in the navigation: ${JSON.stringify(f)}`);
+    visibleFocus(f);
+    for (let i = 0; i < 12 && f.name !== "Customers"; i++) {
+      await page.keyboard.press("Tab");
+      f = await focused();
+      assert.ok(f.inNav, `the navigation ends before Customers: ${JSON.stringify(f)}`);
+      visibleFocus(f);
+    }
+    assert.equal(f.name, "Customers");
+    await page.keyboard.press("Enter");
+    await page.getByRole("heading", { name: "Customers", exact: true }).waitFor();
+    await page.locator('tr[data-customer="Li Lei"]').waitFor();
+    await ctx.close();
+  });
 
   await step("weak-extension", async () => {
     // An extension provisioned without a secret (as older imports left
@@ -376,6 +489,8 @@ try {
       admin.getByRole("button", { name: "Export CSV" }).click(),
     ]);
     assert.match(download.suggestedFilename(), /okcc-audit-platform\.csv/);
+    const csv = await downloadText(download);
+    assert.ok(csv.includes("crm.restore") && csv.includes("auth.login"), `the exported CSV lacks the log: ${csv.slice(0, 300)}`);
     await shot(admin, "10-audit");
   });
 
@@ -417,9 +532,11 @@ try {
   });
 
   assert.deepEqual(consoleErrors, [], "the console logged errors");
-  console.log(`console e2e: ${steps.length} steps passed; screenshots in ${shots}`);
+  console.log(`console e2e (${browserName}): screenshots in ${shots}`);
+  console.log(`${browserName}: ${steps.length} passed, 0 failed`);
 } catch (e) {
-  console.error(`console e2e FAILED: ${e.stack || e}\n--- server output ---\n${out}`);
+  console.error(`console e2e (${browserName}) FAILED: ${e.stack || e}\n--- server output ---\n${out}`);
+  console.log(`${browserName}: ${steps.length} passed, 1 failed`);
   process.exitCode = 1;
 } finally {
   // Close the browser (bounded), stop the server, and exit: the server's
