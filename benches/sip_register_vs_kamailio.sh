@@ -20,7 +20,10 @@
 #   OKCC_BIN [target/release/okcc-server]
 #   OKCC_PERF [unset] a file name: record a call-graph profile of
 #                   okcc-server during its load (perf record -g; needs
-#                   linux-perf), read it with `perf report -i FILE`
+#                   linux-perf), read it with `perf report -i FILE`;
+#   OKCC_PERF_OPTS [-F 499 -g] its sampling options (Rust release builds
+#                   keep no frame pointers: `--call-graph dwarf -F 199`
+#                   gives whole call chains)
 # Needs: root (or unshare -rn), ip, sipp (Debian sip-tester), kamailio
 # (+ kamailio-sqlite-modules), sqlite3, md5sum.
 set -euo pipefail
@@ -162,7 +165,8 @@ wait_ready() {
 measure() {
     local name=$1 port=$2 pid=$3 t0 t1 c0 c1 s0 s1 stats ok failed perfpid=
     if [[ "$name" == okcc && -n "${OKCC_PERF:-}" ]]; then
-        perf record -q -F 499 -g -p "$pid" -o "$OKCC_PERF" -- sleep "$DURATION" \
+        # shellcheck disable=SC2086 # word splitting of the options is meant
+        perf record -q ${OKCC_PERF_OPTS:--F 499 -g} -p "$pid" -o "$OKCC_PERF" -- sleep "$DURATION" \
             >"$work/perf.out" 2>&1 &
         perfpid=$!
     fi

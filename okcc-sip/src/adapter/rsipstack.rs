@@ -350,7 +350,10 @@ Content-Length: 0\r\n\r\n"
                 "request {u} dropped"
             );
         }
-        assert!(!admit_source(&g, ip, now), "the packet over the rate passed");
+        assert!(
+            !admit_source(&g, ip, now),
+            "the packet over the rate passed"
+        );
         let ban = g.bans(now);
         assert_eq!(ban.len(), 1);
         assert_eq!(ban[0].kind, okcc_core::guard::BanKind::Flood);

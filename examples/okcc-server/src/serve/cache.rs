@@ -288,8 +288,8 @@ mod tests {
     use super::*;
     use crate::http::MemoryDirectory;
     use okcc_core::PasswordPolicy;
-    use okcc_core::credential::MemoryCredentialStore;
     use okcc_core::credential::DigestAlgorithm;
+    use okcc_core::credential::MemoryCredentialStore;
 
     fn ext(name: &str, display: &str) -> ExtensionRecord {
         ExtensionRecord {
@@ -336,7 +336,8 @@ mod tests {
         let inner: Arc<dyn CredentialStore> = Arc::new(MemoryCredentialStore::new());
         let ttl = Duration::from_millis(300);
         let cached = CachedCredentials::new(Arc::clone(&inner), ttl);
-        let md5 = |c: Option<SipCredential>| c.map(|c| c.ha1(DigestAlgorithm::Md5).as_bytes().to_vec());
+        let md5 =
+            |c: Option<SipCredential>| c.map(|c| c.ha1(DigestAlgorithm::Md5).as_bytes().to_vec());
         inner
             .set_sip_credential(cred("1000", "old-secret"))
             .await
@@ -357,8 +358,20 @@ mod tests {
         assert!(new.is_some() && new != old);
         // Removal through the cache applies at once; other realms are apart.
         cached.remove_sip_credential("1000", "okcc").await.unwrap();
-        assert!(cached.sip_credential("1000", "okcc").await.unwrap().is_none());
-        assert!(cached.sip_credential("1000", "other").await.unwrap().is_none());
+        assert!(
+            cached
+                .sip_credential("1000", "okcc")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            cached
+                .sip_credential("1000", "other")
+                .await
+                .unwrap()
+                .is_none()
+        );
         cached
             .set_sip_credential(cred("1000", "third-secret"))
             .await

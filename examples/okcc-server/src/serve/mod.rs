@@ -181,10 +181,7 @@ async fn serve(cfg: Config) -> Result<(), String> {
     let toll = Arc::new(proxy::toll_stage(&cfg, Arc::clone(&tenants))?);
     // Account lookups (REGISTER, INVITE) cached for a short TTL; the REST
     // API writes through the same caches, so its changes apply at once.
-    let db = cache::cached(
-        crate::backup::open_config(&cfg).await?,
-        cache::ACCOUNT_TTL,
-    );
+    let db = cache::cached(crate::backup::open_config(&cfg).await?, cache::ACCOUNT_TTL);
     let guard = Arc::new(build_guard(
         &cfg,
         digest,
@@ -220,10 +217,7 @@ async fn serve(cfg: Config) -> Result<(), String> {
     let token = CancellationToken::new();
     let transport = TransportLayer::new(token.clone());
     transport.set_stream_idle_timeout(Duration::from_secs(cfg.tcp_idle_timeout_secs));
-    transport.set_whitelist(hooks::whitelist(
-        Arc::clone(&guard),
-        Arc::clone(&metrics),
-    ));
+    transport.set_whitelist(hooks::whitelist(Arc::clone(&guard), Arc::clone(&metrics)));
     let mut served_hosts: Vec<String> =
         cfg.domains.iter().map(|d| d.to_ascii_lowercase()).collect();
     served_hosts.push(cfg.realm.to_ascii_lowercase());

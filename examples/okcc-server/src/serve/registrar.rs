@@ -383,9 +383,10 @@ impl RegistrationStore for FileRegistrationStore {
         // Under the map lock: the writer's snapshot and generation agree.
         self.shared.generation.fetch_add(1, Ordering::AcqRel);
         let c = self.shared.count.load(Ordering::Relaxed);
-        self.shared
-            .count
-            .store(c.saturating_add(now).saturating_sub(before), Ordering::Relaxed);
+        self.shared.count.store(
+            c.saturating_add(now).saturating_sub(before),
+            Ordering::Relaxed,
+        );
         Ok(())
     }
 
@@ -594,6 +595,9 @@ mod tests {
         let before = std::fs::metadata(&path).unwrap().modified().unwrap();
         s.flush().unwrap();
         std::thread::sleep(FLUSH_INTERVAL * 2);
-        assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), before);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().modified().unwrap(),
+            before
+        );
     }
 }
