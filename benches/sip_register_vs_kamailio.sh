@@ -13,12 +13,17 @@
 #   DURATION [20]   seconds of load per server
 #   RATE [20000]    sipp call rate (registrations/s attempted)
 #   LIMIT [200]     most registrations in flight (sipp -l)
-#   USERS [9]       extensions 1000..1000+USERS-1, one strong password each.
-#                   okcc-server's scanner sweep guard bans a source that
-#                   REGISTERs 10 distinct users within 60 s, even a trusted
-#                   one (see benches/README.md), so more than 9 fail there.
+#   USERS [9]       extensions 1000..1000+USERS-1, one strong password each
+#                   (the load generator is trusted, so any number works; 9
+#                   keeps the figures comparable with the first runs)
 #   KAM_CHILDREN [4] Kamailio UDP worker processes
 #   OKCC_BIN [target/release/okcc-server]
+#   OKCC_PERF [unset] a file name: record a call-graph profile of
+#                   okcc-server during its load (perf record -g; needs
+#                   linux-perf), read it with `perf report -i FILE`;
+#   OKCC_PERF_OPTS [-F 499 -g] its sampling options (Rust release builds
+#                   keep no frame pointers: `--call-graph dwarf -F 199`
+#                   gives whole call chains)
 # Needs: root (or unshare -rn), ip, sipp (Debian sip-tester), kamailio
 # (+ kamailio-sqlite-modules), sqlite3, md5sum.
 set -euo pipefail
@@ -158,7 +163,13 @@ wait_ready() {
 
 # measure NAME PORT PID: sipp load for DURATION s; sets globals.
 measure() {
-    local name=$1 port=$2 pid=$3 t0 t1 c0 c1 s0 s1 stats ok failed
+    local name=$1 port=$2 pid=$3 t0 t1 c0 c1 s0 s1 stats ok failed perfpid=
+    if [[ "$name" == okcc && -n "${OKCC_PERF:-}" ]]; then
+        # shellcheck disable=SC2086 # word splitting of the options is meant
+        perf record -q ${OKCC_PERF_OPTS:--F 499 -g} -p "$pid" -o "$OKCC_PERF" -- sleep "$DURATION" \
+            >"$work/perf.out" 2>&1 &
+        perfpid=$!
+    fi
     c0=$(cpu_ticks "$pid")
     t0=$(date +%s.%N)
     sipp -sf "$work/register.xml" -inf "$work/users.csv" -i 127.0.0.1 \
@@ -177,6 +188,9 @@ measure() {
     wait "$spid" || true
     t1=$(date +%s.%N)
     c1=$(cpu_ticks "$pid")
+    if [[ -n "$perfpid" ]]; then
+        wait "$perfpid" || cat "$work/perf.out" >&2
+    fi
     # last stats line: cumulative SuccessfulCall(C) and FailedCall(C)
     stats=$(tail -n 1 "$work/$name.stat.csv")
     ok=$(awk -F';' -v line="$stats" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "SuccessfulCall(C)") c = i; split(line, v, ";"); print v[c]; exit }' "$work/$name.stat.csv")

@@ -7,8 +7,16 @@
 //!   every accepted connection). It never awaits.
 //! - [`GuardInspector`]: a `TransportEventInspector` that runs stages 1–7
 //!   ([`Guard::check`]) on every incoming request and drops (answers with
-//!   silence) the ones a stage denies, before the transaction layer sees
-//!   them. Responses and connection events pass untouched. Digest
+//!   silence) the ones a ban, the scanner or the flood guard denies, before
+//!   the transaction layer sees them; access-rule denials (403) pass on for
+//!   the host to answer. Responses and connection events pass untouched.
+//!
+//! rsipstack queues everything its whitelist lets through on unbounded
+//! channels, so build the guard with [`GuardConfig::flood_at_pre_parse`]:
+//! the flood counter then runs per datagram in the whitelist, before
+//! anything is queued, and not a second time in the inspector. Sources a
+//! `trust` rule covers ([`Guard::is_trusted`]) skip every stage in both
+//! hooks. Digest
 //!   authentication (stage 8) and toll fraud (stage 9) need a reply, so they
 //!   stay in the registrar / proxy loop ([`Guard::evaluate`] or
 //!   [`Guard::authenticate`] on the transaction's request).
@@ -23,8 +31,10 @@
 //! use rsipstack::transport::TransportLayer;
 //! use rsipstack::EndpointBuilder;
 //!
+//! let mut config = GuardConfig::default();
+//! config.flood_at_pre_parse = true;
 //! let guard = Arc::new(Guard::new(
-//!     GuardConfig::default(),
+//!     config,
 //!     Arc::new(AccessControl::new(None)),
 //!     Arc::new(DigestServer::new(DigestConfig::new("example.com", vec![7; 32]))),
 //!     Arc::new(MemoryCredentialStore::new()),
@@ -46,7 +56,9 @@ use rsipstack::sip::{Host, SipMessage};
 use rsipstack::transaction::endpoint::TransportEventInspector;
 use rsipstack::transport::{SipAddr, TransportEvent};
 
-use crate::pipeline::Guard;
+#[cfg(doc)]
+use crate::pipeline::GuardConfig;
+use crate::pipeline::{Guard, is_silent_on_udp};
 use crate::view::{Limits, ParseError, SipRequestView};
 
 /// The wire form of `req` (rsipstack's own `to_bytes`: request line and
@@ -77,15 +89,36 @@ pub fn source_ip(addr: &SipAddr) -> Option<IpAddr> {
 
 /// A `TransportWhitelist` for `TransportLayer::set_whitelist`: `true`
 /// unless [`Guard::pre_parse`] refuses the address (bans, blacklist and
-/// region rules that refuse it on every SIP channel). In-memory only: it
+/// region rules that refuse it on every SIP channel, and the flood counter
+/// with [`GuardConfig::flood_at_pre_parse`]). Refusals are counted in the
+/// guard's metrics (pre-parse, by reason, silenced). In-memory only: it
 /// never waits on I/O, so it cannot stall rsipstack's UDP loop.
 pub fn whitelist(guard: Arc<Guard>) -> impl Fn(IpAddr) -> Ready<bool> + Send + Sync + 'static {
-    move |ip: IpAddr| ready(guard.pre_parse(ip, Instant::now()).is_allow())
+    move |ip: IpAddr| ready(admit_source(&guard, ip, Instant::now()))
+}
+
+/// The whitelist's verdict on a packet from `ip` at `now`: `true` to let
+/// it in (see [`whitelist`]).
+pub fn admit_source(guard: &Guard, ip: IpAddr, now: Instant) -> bool {
+    match guard.pre_parse(ip.to_canonical(), now) {
+        okcc_core::Decision::Deny(d) => {
+            let m = guard.metrics();
+            m.pre_parse_denied();
+            m.denied(d.reason);
+            m.silenced();
+            false
+        }
+        _ => true,
+    }
 }
 
 /// A `TransportEventInspector` running stages 1–7 of a [`Guard`] on every
-/// incoming request: denied requests are dropped (silence), everything else
-/// passes unchanged. Requests the view parser refuses are dropped too.
+/// incoming request: requests denied with silence (bans, scanner, flood;
+/// [`is_silent_on_udp`]) are dropped, everything else passes unchanged,
+/// including denials by access rules (stages 5–7), which are answered with
+/// 403 and so need the transaction: the host answers them (it runs
+/// [`Guard::evaluate`] or its own access check). Requests the view parser
+/// refuses are dropped too.
 #[derive(Clone, Debug)]
 pub struct GuardInspector {
     guard: Arc<Guard>,
@@ -112,12 +145,14 @@ impl GuardInspector {
         };
         let (decision, _) = self.guard.check(&view, ip, now);
         match decision.denial() {
-            Some(d) => {
+            Some(d) if is_silent_on_udp(d.reason) => {
                 self.guard.metrics().denied(d.reason);
                 self.guard.metrics().silenced();
                 false
             }
-            None => true,
+            // Access rules (blacklist, region, allowlists) are answered
+            // with 403: that needs the transaction, so the host does it.
+            Some(_) | None => true,
         }
     }
 
@@ -157,6 +192,33 @@ mod tests {
             ))),
             Arc::new(MemoryCredentialStore::new()),
         ))
+    }
+
+    fn flood_guard(rules: &str) -> Arc<Guard> {
+        let access = Arc::new(AccessControl::new(None));
+        access.load_rule_text("rules.txt", rules).expect("rules");
+        let mut config = GuardConfig::default();
+        config.flood_at_pre_parse = true;
+        Arc::new(Guard::new(
+            config,
+            access,
+            Arc::new(DigestServer::new(DigestConfig::new(
+                "example.com",
+                vec![7; 32],
+            ))),
+            Arc::new(MemoryCredentialStore::new()),
+        ))
+    }
+
+    fn register(user: u32) -> rsipstack::sip::Request {
+        let msg = format!(
+            "REGISTER sip:example.com SIP/2.0\r\n\
+Via: SIP/2.0/UDP 192.0.2.4:5060;branch=z9hG4bK{user}\r\n\
+From: <sip:{user}@example.com>;tag=1\r\nTo: <sip:{user}@example.com>\r\n\
+Call-ID: c{user}@192.0.2.4\r\nCSeq: 1 REGISTER\r\n\
+Contact: <sip:{user}@192.0.2.4:5060>\r\nContent-Length: 0\r\n\r\n"
+        );
+        rsipstack::sip::Request::try_from(msg.as_str()).expect("rsipstack parses")
     }
 
     fn request(ua: &str) -> rsipstack::sip::Request {
@@ -240,5 +302,80 @@ Content-Length: 0\r\n\r\n"
             .await;
         assert!(again.is_none());
         assert_eq!(g.metrics().snapshot().silenced, 2);
+    }
+
+    #[tokio::test]
+    async fn trusted_sources_skip_sweep_detection_and_the_flood_counter() {
+        let g = flood_guard("trust 192.0.2.10\n");
+        let inspector = GuardInspector::new(g.clone());
+        let now = Instant::now();
+        // An SBC registering 100 accounts from one trusted address, far
+        // over the flood rate: every packet and request passes.
+        for u in 1000..1100 {
+            assert!(admit_source(&g, "192.0.2.10".parse().expect("ip"), now));
+            assert!(
+                inspector.judge(&event(register(u), "192.0.2.10").await, now),
+                "trusted source dropped at user {u}"
+            );
+        }
+        assert!(g.bans(now).is_empty());
+        // The same sweep from an untrusted address is caught (by the
+        // scanner's sweep check or the flood counter, whichever first).
+        let mut admitted = 0;
+        for u in 1000..1100 {
+            if admit_source(&g, "192.0.2.20".parse().expect("ip"), now)
+                && inspector.judge(&event(register(u), "192.0.2.20").await, now)
+            {
+                admitted += 1;
+            }
+        }
+        assert!(admitted < 100, "an untrusted sweep was never caught");
+        assert!(g.is_trusted("192.0.2.10".parse().expect("ip")));
+        assert!(!g.is_trusted("192.0.2.20".parse().expect("ip")));
+    }
+
+    #[tokio::test]
+    async fn flood_is_counted_once_per_packet_in_the_whitelist() {
+        let g = flood_guard("");
+        let inspector = GuardInspector::new(g.clone());
+        let limit = g.config().flood.max_requests;
+        let ip: IpAddr = "192.0.2.30".parse().expect("ip");
+        let now = Instant::now();
+        // Each request passes both hooks; the inspector does not count it
+        // a second time, so exactly `limit` requests get through.
+        for u in 0..limit {
+            assert!(admit_source(&g, ip, now), "packet {u} refused");
+            assert!(
+                inspector.judge(&event(request("Yealink"), "192.0.2.30").await, now),
+                "request {u} dropped"
+            );
+        }
+        assert!(
+            !admit_source(&g, ip, now),
+            "the packet over the rate passed"
+        );
+        let ban = g.bans(now);
+        assert_eq!(ban.len(), 1);
+        assert_eq!(ban[0].kind, okcc_core::guard::BanKind::Flood);
+        let m = g.metrics().snapshot();
+        assert_eq!(m.pre_parse_denied, 1);
+        assert_eq!(m.bans, 1);
+        assert_eq!(m.denied.get("flood"), Some(&1));
+        // Banned: refused before parsing from now on.
+        assert!(!admit_source(&g, ip, now));
+        assert_eq!(g.metrics().snapshot().pre_parse_denied, 2);
+    }
+
+    #[tokio::test]
+    async fn access_rule_denials_pass_on_for_the_host_to_answer_403() {
+        let g = guard("deny 203.0.113.0/24\n");
+        let inspector = GuardInspector::new(g.clone());
+        let now = Instant::now();
+        // The whitelist refuses the blacklisted source before parsing...
+        assert!(!admit_source(&g, "203.0.113.9".parse().expect("ip"), now));
+        // ...and should a packet reach the inspector anyway, a 403 denial is
+        // left to the host (it has the transaction to answer with).
+        assert!(inspector.judge(&event(request("Yealink"), "203.0.113.9").await, now));
+        assert_eq!(g.metrics().snapshot().silenced, 1);
     }
 }

@@ -164,6 +164,13 @@ pub struct GuardConfig {
     /// Methods that must authenticate (default REGISTER and INVITE);
     /// others pass stage 8.
     pub authenticate: Vec<SipMethod>,
+    /// Count the flood guard (stage 4) per packet in [`Guard::pre_parse`]
+    /// instead of per parsed request (default `false`). For hosts that
+    /// queue whatever passes their pre-parse hook without bound (rsipstack:
+    /// [`crate::adapter::rsipstack`]), so a flood is cut before it is
+    /// queued. Stage 4 then passes in [`Guard::check`] / [`Guard::evaluate`]
+    /// (the packet was counted already); trusted sources are never counted.
+    pub flood_at_pre_parse: bool,
 }
 
 impl Default for GuardConfig {
@@ -175,6 +182,7 @@ impl Default for GuardConfig {
             scanner: ScannerConfig::default(),
             brute_force: BruteForceConfig::default(),
             authenticate: vec![SipMethod::Register, SipMethod::Invite],
+            flood_at_pre_parse: false,
         }
     }
 }
@@ -382,10 +390,45 @@ impl Guard {
 
     /// Stage 0: judges a packet on its source address alone, before
     /// parsing: trusted (allow), bans, blacklist and region (a rule counts
-    /// here only if it refuses the source on every SIP channel).
+    /// here only if it refuses the source on every SIP channel), then, with
+    /// [`GuardConfig::flood_at_pre_parse`], the flood counter (a packet over
+    /// the rate bans its source).
     pub fn pre_parse(&self, source: IpAddr, now: Instant) -> Decision {
-        self.pre_parse_stage(source, now, false)
-            .map_or(Decision::Allow, |(_, d)| d)
+        match self.pre_parse_flow(source, now, false) {
+            Flow::Stop(_, d) => d,
+            Flow::Trusted => Decision::Allow,
+            Flow::Continue if self.config.flood_at_pre_parse => {
+                let d = {
+                    let mut st = self.state();
+                    let st = &mut *st;
+                    st.flood.check(source, now, &mut st.bans)
+                };
+                // A banned source stopped at the ban stage above: a denial
+                // here is the packet that tripped the limit and banned it.
+                if !d.is_allow()
+                    && let Some(ban) = self.state().bans.banned(source, now)
+                {
+                    self.metrics.ban();
+                    self.audit_ban(&ban);
+                }
+                d
+            }
+            Flow::Continue => Decision::Allow,
+        }
+    }
+
+    /// `true` when a `trust` rule covers `source` on a SIP channel: every
+    /// guard stage (bans, scanner, flood, brute force, digest) is skipped
+    /// for it. The one place the trust rule is read for SIP.
+    pub fn is_trusted(&self, source: IpAddr) -> bool {
+        let policy = self.access.policy();
+        [Channel::SipRegister, Channel::SipCall]
+            .into_iter()
+            .any(|c| {
+                policy
+                    .check(&AccessRequest::new(source.to_canonical(), c))
+                    .skips_later_checks()
+            })
     }
 
     /// The pre-parse check with the stage that refused.
@@ -395,20 +438,28 @@ impl Guard {
         now: Instant,
         dry: bool,
     ) -> Option<(Stage, Decision)> {
+        match self.pre_parse_flow(source, now, dry) {
+            Flow::Stop(s, d) => Some((s, d)),
+            Flow::Trusted | Flow::Continue => None,
+        }
+    }
+
+    /// Trusted, bans, blacklist and region on the address alone.
+    fn pre_parse_flow(&self, source: IpAddr, now: Instant, dry: bool) -> Flow {
         let policy = self.access.policy();
         let reg = policy.check(&AccessRequest::new(source, Channel::SipRegister));
         let call = policy.check(&AccessRequest::new(source, Channel::SipCall));
         if reg.skips_later_checks() || call.skips_later_checks() {
-            return None;
+            return Flow::Trusted;
         }
         if let Some(d) = self.ban_stage(source, now, dry) {
-            return Some((Stage::Bans, d));
+            return Flow::Stop(Stage::Bans, d);
         }
         match (&reg.verdict, &call.verdict) {
             (Verdict::Denied(d), Verdict::Denied(_)) => {
-                Some((access_stage(d.reason), Decision::Deny(d.clone())))
+                Flow::Stop(access_stage(d.reason), Decision::Deny(d.clone()))
             }
-            _ => None,
+            _ => Flow::Continue,
         }
     }
 
@@ -538,6 +589,9 @@ impl Guard {
                 } else {
                     Decision::deny(okcc_core::guard::flood::FLOOD_RULE, DenyReason::Flood)
                 }
+            } else if self.config.flood_at_pre_parse {
+                // Counted per packet in `pre_parse` already.
+                Decision::Allow
             } else {
                 st.flood.check(ip, now, &mut st.bans)
             };

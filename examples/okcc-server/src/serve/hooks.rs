@@ -1,8 +1,11 @@
-//! okcc in rsipstack's hook points, over the library pipeline
+//! okcc in rsipstack's hook points: the library adapters
+//! ([`okcc_sip::adapter::rsipstack`]) over the pipeline
 //! [`okcc_sip::pipeline::Guard`] (its ban table, flood, scanner and
-//! brute-force state; the REST layer shares the same `Arc<Guard>`).
+//! brute-force state; the REST layer shares the same `Arc<Guard>`, built
+//! with `flood_at_pre_parse`), plus this server's counters and its limit
+//! on stream connections per source.
 //!
-//! - [`pre_parse`] is the `TransportWhitelist`: per UDP datagram and
+//! - [`whitelist`] is the `TransportWhitelist`: per UDP datagram and
 //!   per TCP connection, before any parsing. Access rules (IP, CIDR,
 //!   region), the three ban lists and the flood counter. In-memory only.
 //! - [`Inspector`] is the `TransportEventInspector`: after the stack parsed a
@@ -13,16 +16,15 @@
 //! that can be refused is refused here, before it is queued.
 
 use std::collections::{HashMap, HashSet};
+use std::future::{Ready, ready};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use async_trait::async_trait;
-use okcc_core::access::{AccessRequest, Channel};
+use okcc_sip::adapter::rsipstack::{GuardInspector, admit_source};
 use okcc_sip::pipeline::Guard;
-use okcc_sip::{Limits, SipMethod, SipRequestView};
-use rsipstack::sip::SipMessage;
 use rsipstack::transaction::endpoint::TransportEventInspector;
 use rsipstack::transport::TransportEvent;
 
@@ -70,39 +72,22 @@ impl Metrics {
     }
 }
 
-/// The pre-parse verdict for a source (the `TransportWhitelist`): the
-/// library pipeline's stage 0 ([`Guard::pre_parse`]: trusted, bans,
-/// blacklist, region), then the flood counter, which must run here because
-/// rsipstack queues everything that passes on an unbounded channel.
-/// `false` drops silently.
-pub(crate) fn pre_parse(guard: &Guard, metrics: &Metrics, ip: IpAddr, now: Instant) -> bool {
-    let ip = ip.to_canonical();
-    if is_trusted(guard, ip) {
-        return true;
+/// The `TransportWhitelist`: the library adapter
+/// ([`okcc_sip::adapter::rsipstack::admit_source`]: trusted sources pass;
+/// bans, blacklist, region, then the flood counter, which runs here because
+/// rsipstack queues everything that passes on an unbounded channel), with
+/// refusals counted for `/metrics`. `false` drops silently.
+pub(crate) fn whitelist(
+    guard: Arc<Guard>,
+    metrics: Arc<Metrics>,
+) -> impl Fn(IpAddr) -> Ready<bool> + Send + Sync + 'static {
+    move |ip: IpAddr| {
+        let ok = admit_source(&guard, ip, Instant::now());
+        if !ok {
+            metrics.dropped_pre_parse.fetch_add(1, Ordering::Relaxed);
+        }
+        ready(ok)
     }
-    let ok = guard.pre_parse(ip, now).is_allow() && {
-        let mut st = guard.state();
-        let st = &mut *st;
-        st.flood.check(ip, now, &mut st.bans).is_allow()
-    };
-    if !ok {
-        metrics.dropped_pre_parse.fetch_add(1, Ordering::Relaxed);
-    }
-    ok
-}
-
-/// A `trust` rule covers `ip` (for SIP): it skips every later guard stage
-/// (flood, scanner, brute force), as a trusted trunk or SBC must.
-pub(crate) fn is_trusted(guard: &Guard, ip: IpAddr) -> bool {
-    let ip = ip.to_canonical();
-    let policy = guard.access().policy();
-    [Channel::SipRegister, Channel::SipCall]
-        .into_iter()
-        .any(|c| {
-            policy
-                .check(&AccessRequest::new(ip, c))
-                .skips_later_checks()
-        })
 }
 
 /// How many sources are banned now.
@@ -175,51 +160,18 @@ impl ConnLimiter {
     }
 }
 
-/// The `TransportEventInspector`.
+/// The `TransportEventInspector`: stream connections per source
+/// ([`ConnLimiter`]), then the library's [`GuardInspector`] on every
+/// request (okcc's own parser, trusted sources exempt, bans, scanner
+/// signatures and sweeps, access rules; the flood counter ran in the
+/// whitelist already).
 pub(crate) struct Inspector {
-    /// Shared guard.
-    pub(crate) guard: Arc<Guard>,
+    /// The library inspector over the shared guard.
+    pub(crate) guard: GuardInspector,
     /// Counters.
     pub(crate) metrics: Arc<Metrics>,
-    /// Parser limits.
-    pub(crate) limits: Limits,
     /// Stream connections per source.
     pub(crate) connections: Arc<ConnLimiter>,
-}
-
-impl Inspector {
-    /// `true` when a parsed request may go on to the transaction layer.
-    pub(crate) fn admit(&self, wire: &[u8], ip: IpAddr, now: Instant) -> bool {
-        let Ok(view) = SipRequestView::parse(wire, &self.limits) else {
-            // The stack parsed it but okcc's stricter parser did not: never
-            // let a message okcc cannot judge reach the registrar.
-            return false;
-        };
-        if is_trusted(&self.guard, ip) {
-            // Trusted peers (an SBC registering many accounts) are exempt
-            // from the scanner's sweep detection like every other stage.
-            return true;
-        }
-        let target = match view.method {
-            SipMethod::Register => view.to_user(),
-            _ => view.request_uri.user,
-        };
-        let mut st = self.guard.state();
-        let st = &mut *st;
-        let d = st.scanner.check(
-            ip,
-            view.method_raw,
-            view.user_agent,
-            target,
-            now,
-            &mut st.bans,
-        );
-        if let Some(denial) = d.denial() {
-            tracing::warn!(source = %ip, rule = %denial.rule, "scanner dropped");
-            return false;
-        }
-        true
-    }
 }
 
 #[async_trait]
@@ -240,87 +192,28 @@ impl TransportEventInspector for Inspector {
                     let _ = c.close().await;
                     return None;
                 }
-                return Some(event);
+                Some(event)
             }
             TransportEvent::Closed(c) => {
                 if let Some(p) = peer(c) {
                     self.connections.closed(p);
                 }
-                return Some(event);
+                Some(event)
             }
-            _ => {}
+            _ if self.guard.judge(&event, Instant::now()) => Some(event),
+            _ => {
+                self.metrics
+                    .dropped_inspector
+                    .fetch_add(1, Ordering::Relaxed);
+                None
+            }
         }
-        let TransportEvent::Incoming(SipMessage::Request(req), _, from) = &event else {
-            return Some(event);
-        };
-        let ip = match from.get_socketaddr() {
-            Ok(a) => a.ip(),
-            Err(_) => return None,
-        };
-        let wire = req.to_string();
-        let now = Instant::now();
-        let banned = self.guard.state().bans.is_banned(ip.to_canonical(), now);
-        if banned || !self.admit(wire.as_bytes(), ip.to_canonical(), now) {
-            self.metrics
-                .dropped_inspector
-                .fetch_add(1, Ordering::Relaxed);
-            return None;
-        }
-        Some(event)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn inspector(rules: &str) -> Inspector {
-        let access = okcc_core::access::AccessControl::new(None);
-        let rules = okcc_core::access::RuleSet::parse_bytes("test", rules.as_bytes()).unwrap();
-        access.replace_rules(&rules).unwrap();
-        let guard = Guard::new(
-            okcc_sip::pipeline::GuardConfig::default(),
-            Arc::new(access),
-            Arc::new(okcc_sip::digest::DigestServer::new(
-                okcc_sip::digest::DigestConfig::new("okcc", vec![7; 32]),
-            )),
-            Arc::new(okcc_core::credential::MemoryCredentialStore::new()),
-        );
-        Inspector {
-            guard: Arc::new(guard),
-            metrics: Arc::new(Metrics::default()),
-            limits: Limits::default(),
-            connections: Arc::new(ConnLimiter::new(8)),
-        }
-    }
-
-    fn register(user: &str) -> String {
-        format!(
-            "REGISTER sip:okcc SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK{user}\r\n\
-             From: <sip:{user}@okcc>;tag=1\r\nTo: <sip:{user}@okcc>\r\nCall-ID: c{user}\r\n\
-             CSeq: 1 REGISTER\r\nContact: <sip:{user}@127.0.0.1:5070>\r\nContent-Length: 0\r\n\r\n"
-        )
-    }
-
-    #[test]
-    fn req_9_trusted_sources_are_exempt_from_sweep_detection() {
-        let insp = inspector("trust 192.0.2.10\n");
-        let now = Instant::now();
-        let trusted: IpAddr = "192.0.2.10".parse().unwrap();
-        let other: IpAddr = "192.0.2.20".parse().unwrap();
-        // An SBC registering 100 accounts from one trusted address.
-        for u in 1000..1100 {
-            assert!(
-                insp.admit(register(&u.to_string()).as_bytes(), trusted, now),
-                "trusted source dropped at user {u}"
-            );
-        }
-        // The same sweep from an untrusted address is caught.
-        let admitted = (1000..1100)
-            .filter(|u| insp.admit(register(&u.to_string()).as_bytes(), other, now))
-            .count();
-        assert!(admitted < 100, "an untrusted sweep was never caught");
-    }
 
     #[test]
     fn req_9_connection_limit_per_source_and_release_on_close() {

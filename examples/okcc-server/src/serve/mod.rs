@@ -9,6 +9,7 @@
 //! its digest helper is wrong for `nc >= 0000000a` and needs plaintext
 //! passwords, so okcc-sip's verifier checks stored HA1 instead.
 
+mod cache;
 pub(crate) mod config;
 pub(crate) mod hooks;
 mod http_conn;
@@ -159,6 +160,9 @@ fn build_guard(
     // account up in the directory first); the guard's own auth stage is off.
     let mut gc = GuardConfig::default();
     gc.authenticate = Vec::new();
+    // rsipstack queues whatever its whitelist admits without bound: count
+    // floods per datagram there (see `hooks`).
+    gc.flood_at_pre_parse = true;
     Ok(Guard::new(gc, Arc::new(access), Arc::new(digest), credentials).with_call_check(toll))
 }
 
@@ -175,7 +179,9 @@ async fn serve(cfg: Config) -> Result<(), String> {
     let digest = DigestServer::new(digest_cfg);
     let tenants = proxy::TenantCache::default();
     let toll = Arc::new(proxy::toll_stage(&cfg, Arc::clone(&tenants))?);
-    let db = crate::backup::open_config(&cfg).await?;
+    // Account lookups (REGISTER, INVITE) cached for a short TTL; the REST
+    // API writes through the same caches, so its changes apply at once.
+    let db = cache::cached(crate::backup::open_config(&cfg).await?, cache::ACCOUNT_TTL);
     let guard = Arc::new(build_guard(
         &cfg,
         digest,
@@ -211,11 +217,7 @@ async fn serve(cfg: Config) -> Result<(), String> {
     let token = CancellationToken::new();
     let transport = TransportLayer::new(token.clone());
     transport.set_stream_idle_timeout(Duration::from_secs(cfg.tcp_idle_timeout_secs));
-    let (g, m) = (Arc::clone(&guard), Arc::clone(&metrics));
-    transport.set_whitelist(move |ip: IpAddr| {
-        let ok = hooks::pre_parse(&g, &m, ip, Instant::now());
-        async move { ok }
-    });
+    transport.set_whitelist(hooks::whitelist(Arc::clone(&guard), Arc::clone(&metrics)));
     let mut served_hosts: Vec<String> =
         cfg.domains.iter().map(|d| d.to_ascii_lowercase()).collect();
     served_hosts.push(cfg.realm.to_ascii_lowercase());
@@ -254,9 +256,8 @@ async fn serve(cfg: Config) -> Result<(), String> {
         .with_transport_layer(transport)
         .with_user_agent("okcc-server")
         .with_transport_inspector(Box::new(Inspector {
-            guard: Arc::clone(&guard),
+            guard: okcc_sip::adapter::rsipstack::GuardInspector::new(Arc::clone(&guard)),
             metrics: Arc::clone(&metrics),
-            limits: Limits::default(),
             connections: Arc::new(hooks::ConnLimiter::new(cfg.max_connections_per_source)),
         }))
         .build();
@@ -352,6 +353,10 @@ async fn serve(cfg: Config) -> Result<(), String> {
     let _ = tokio::time::timeout(Duration::from_secs(2), stack).await;
     if let Some(h) = http_task {
         let _ = tokio::time::timeout(Duration::from_secs(5), h).await;
+    }
+    // Bindings are written in the background; write the last changes.
+    if let Err(e) = server.bindings.flush() {
+        tracing::error!(error = %e, "cannot store bindings at shutdown");
     }
     tracing::info!("stopped");
     Ok(())

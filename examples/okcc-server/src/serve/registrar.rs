@@ -2,13 +2,17 @@
 //! in a [`RegistrationStore`] so a restart keeps them.
 //!
 //! [`apply`] is pure: it takes the current bindings, one REGISTER and the
-//! time, and returns the reply and the new bindings. The store only makes
-//! the write atomic.
+//! time, and returns the reply and the new bindings. The store keeps them
+//! in memory; [`FileRegistrationStore`] persists them off the request path
+//! (batched, at most every [`FLUSH_INTERVAL`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -163,6 +167,11 @@ pub(crate) trait RegistrationStore: fmt::Debug + Send + Sync {
     fn replace(&self, aor: &str, bindings: Vec<Binding>) -> Result<(), RegistrationStoreError>;
     /// How many bindings are stored (all accounts).
     fn count(&self) -> usize;
+    /// Makes every change so far durable (graceful shutdown). Stores that
+    /// write through have nothing to do.
+    fn flush(&self) -> Result<(), RegistrationStoreError> {
+        Ok(())
+    }
 }
 
 /// Bindings in memory only (tests, and integrators who keep no state).
@@ -206,56 +215,183 @@ impl RegistrationStore for MemoryRegistrationStore {
     }
 }
 
-/// Bindings in a JSON file, rewritten atomically (temp file + rename) on
-/// every change. Until the SQLite store lands this is what keeps bindings
-/// over a restart.
+/// How often, at most, [`FileRegistrationStore`] rewrites its file.
+pub(crate) const FLUSH_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Bindings in memory, persisted to a JSON file by a writer thread.
+///
+/// [`RegistrationStore::replace`] only changes the in-memory map and marks
+/// it dirty: the REGISTER path never waits on the disk. The writer wakes at
+/// most every [`FLUSH_INTERVAL`], and when the map is dirty it serialises one
+/// snapshot and rewrites the file atomically (temp file, fsync, rename). All
+/// changes since the last write are coalesced into that one write, so the
+/// disk work is bounded by the interval, not by the REGISTER rate, and the
+/// writer holds at most one snapshot. [`RegistrationStore::flush`] (graceful
+/// shutdown) and dropping the store write whatever is still dirty, so a
+/// restart keeps every binding; a crash (or `SIGKILL`) loses at most the
+/// changes of the last interval plus one write (well under a second). A
+/// failed write is logged and retried at the next interval.
 #[derive(Debug)]
 pub(crate) struct FileRegistrationStore {
+    shared: Arc<Shared>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+#[derive(Debug)]
+struct Shared {
     path: PathBuf,
     map: Mutex<BTreeMap<String, Vec<Binding>>>,
+    /// Bumped on every change.
+    generation: AtomicU64,
+    /// The generation last written to the file.
+    written: Mutex<u64>,
+    /// Wakes the writer early (shutdown).
+    wake: Condvar,
+    stop: AtomicBool,
+    /// Bindings in the map (kept so `count` takes no lock).
+    count: AtomicUsize,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every update is a plain insert or remove; a panic while the lock is
+    // held cannot leave a half-changed map.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    /// Writes the map when it changed since the last write. Writes are
+    /// serialised by the `written` lock; the map lock is held only for the
+    /// snapshot.
+    fn flush(&self) -> Result<(), RegistrationStoreError> {
+        let mut written = lock(&self.written);
+        let (generation, snapshot) = {
+            let m = lock(&self.map);
+            let g = self.generation.load(Ordering::Acquire);
+            if g == *written {
+                return Ok(());
+            }
+            (g, m.clone())
+        };
+        files::write_json_atomic(&self.path, &snapshot).map_err(RegistrationStoreError::Io)?;
+        *written = generation;
+        Ok(())
+    }
+
+    /// The writer thread: flush when dirty, at most every interval.
+    fn run(&self) {
+        let mut failing = false;
+        loop {
+            {
+                let written = lock(&self.written);
+                if !self.stop.load(Ordering::Acquire) {
+                    let _ = self
+                        .wake
+                        .wait_timeout(written, FLUSH_INTERVAL)
+                        .unwrap_or_else(PoisonError::into_inner);
+                }
+            }
+            match self.flush() {
+                Ok(()) if failing => {
+                    failing = false;
+                    tracing::info!(path = %self.path.display(), "bindings written again");
+                }
+                Ok(()) => {}
+                Err(e) => {
+                    if !failing {
+                        tracing::error!(error = %e, "cannot store bindings; retrying");
+                    }
+                    failing = true;
+                }
+            }
+            if self.stop.load(Ordering::Acquire) {
+                return;
+            }
+        }
+    }
 }
 
 impl FileRegistrationStore {
-    /// Opens (or starts) the file at `path`.
+    /// Opens (or starts) the file at `path` and starts its writer thread.
     pub(crate) fn open(path: PathBuf) -> Result<Self, RegistrationStoreError> {
-        let map = files::read_json(&path)
+        let map: BTreeMap<String, Vec<Binding>> = files::read_json(&path)
             .map_err(RegistrationStoreError::Io)?
             .unwrap_or_default();
-        Ok(Self {
+        let count = map.values().map(Vec::len).sum();
+        let shared = Arc::new(Shared {
             path,
             map: Mutex::new(map),
+            generation: AtomicU64::new(0),
+            written: Mutex::new(0),
+            wake: Condvar::new(),
+            stop: AtomicBool::new(false),
+            count: AtomicUsize::new(count),
+        });
+        let s = Arc::clone(&shared);
+        let writer = std::thread::Builder::new()
+            .name("okcc-bindings".to_owned())
+            .spawn(move || s.run())
+            .map_err(|e| RegistrationStoreError::Io(format!("cannot start the writer: {e}")))?;
+        Ok(Self {
+            shared,
+            writer: Mutex::new(Some(writer)),
         })
+    }
+
+    /// Stops the writer after a last write.
+    fn stop(&self) {
+        self.shared.stop.store(true, Ordering::Release);
+        {
+            let _w = lock(&self.shared.written);
+            self.shared.wake.notify_all();
+        }
+        if let Some(h) = lock(&self.writer).take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for FileRegistrationStore {
+    fn drop(&mut self) {
+        self.stop();
+        if let Err(e) = self.shared.flush() {
+            tracing::error!(error = %e, "cannot store bindings at exit");
+        }
     }
 }
 
 impl RegistrationStore for FileRegistrationStore {
     fn bindings(&self, aor: &str) -> Vec<Binding> {
-        self.map
-            .lock()
-            .map(|m| m.get(aor).cloned().unwrap_or_default())
-            .unwrap_or_default()
+        lock(&self.shared.map).get(aor).cloned().unwrap_or_default()
     }
 
     fn count(&self) -> usize {
-        self.map
-            .lock()
-            .map_or(0, |m| m.values().map(Vec::len).sum())
+        self.shared.count.load(Ordering::Relaxed)
     }
 
     fn replace(&self, aor: &str, bindings: Vec<Binding>) -> Result<(), RegistrationStoreError> {
-        let mut m = self
-            .map
-            .lock()
-            .map_err(|_| RegistrationStoreError::Io("registration store poisoned".to_owned()))?;
-        let mut next = m.clone();
-        if bindings.is_empty() {
-            next.remove(aor);
+        let mut m = lock(&self.shared.map);
+        let old = if bindings.is_empty() {
+            m.remove(aor)
         } else {
-            next.insert(aor.to_owned(), bindings);
+            m.insert(aor.to_owned(), bindings)
+        };
+        let now: usize = m.get(aor).map_or(0, Vec::len);
+        let before = old.as_ref().map_or(0, Vec::len);
+        if old.is_none() && now == 0 {
+            return Ok(());
         }
-        files::write_json_atomic(&self.path, &next).map_err(RegistrationStoreError::Io)?;
-        *m = next;
+        // Under the map lock: the writer's snapshot and generation agree.
+        self.shared.generation.fetch_add(1, Ordering::AcqRel);
+        let c = self.shared.count.load(Ordering::Relaxed);
+        self.shared.count.store(
+            c.saturating_add(now).saturating_sub(before),
+            Ordering::Relaxed,
+        );
         Ok(())
+    }
+
+    fn flush(&self) -> Result<(), RegistrationStoreError> {
+        self.shared.flush()
     }
 }
 
@@ -405,17 +541,63 @@ mod tests {
         let s = FileRegistrationStore::open(path.clone()).unwrap();
         let (o, _) = apply(&[], &req("c", 1, None, &[("sip:a@1", None)]), 0, &cfg());
         s.replace("1001", ok(o)).unwrap();
+        assert_eq!(s.count(), 1);
+        // A graceful stop (drop) writes what is still pending.
+        drop(s);
         let s2 = FileRegistrationStore::open(path.clone()).unwrap();
         assert_eq!(s2.bindings("1001").len(), 1);
+        assert_eq!(s2.count(), 1);
         s2.replace("1001", vec![]).unwrap();
-        assert!(
-            FileRegistrationStore::open(path)
-                .unwrap()
-                .bindings("1001")
-                .is_empty()
-        );
+        assert_eq!(s2.count(), 0);
+        s2.flush().unwrap();
+        let s3 = FileRegistrationStore::open(path).unwrap();
+        assert!(s3.bindings("1001").is_empty());
         let m = MemoryRegistrationStore::default();
         m.replace("x", vec![]).unwrap();
         assert!(m.bindings("x").is_empty());
+    }
+
+    #[test]
+    fn req_9_registrar_file_store_writes_in_the_background_and_coalesces() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bindings.json");
+        let s = FileRegistrationStore::open(path.clone()).unwrap();
+        // A burst of refreshes: all answered from memory at once.
+        for cseq in 1..=500u32 {
+            let (o, _) = apply(
+                &s.bindings("1001"),
+                &req("c", cseq, Some(600), &[("sip:a@1", None)]),
+                u64::from(cseq),
+                &cfg(),
+            );
+            s.replace("1001", ok(o)).unwrap();
+        }
+        assert_eq!(s.bindings("1001")[0].cseq, 500);
+        // Without any flush call the writer persists the last state within
+        // a few intervals.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let on_disk: Option<BTreeMap<String, Vec<Binding>>> = files::read_json(&path).unwrap();
+            if on_disk
+                .as_ref()
+                .and_then(|m| m.get("1001"))
+                .is_some_and(|b| b.len() == 1 && b[0].cseq == 500)
+            {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the writer never stored the last refresh: {on_disk:?}"
+            );
+            std::thread::sleep(FLUSH_INTERVAL / 5);
+        }
+        // Nothing dirty: a flush writes nothing (the file stays the same inode).
+        let before = std::fs::metadata(&path).unwrap().modified().unwrap();
+        s.flush().unwrap();
+        std::thread::sleep(FLUSH_INTERVAL * 2);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().modified().unwrap(),
+            before
+        );
     }
 }
