@@ -384,8 +384,13 @@ async function dashboard(body) {
     const page = await act(() => api.get(`/audit/events?scope=${seg(scope)}&limit=500`));
     const items = page?.items || [];
     const isFail = (e) => e.outcome && e.outcome !== "success" && show(e.outcome) !== "success";
-    const failures = items.filter((e) => (show(e.action) === "auth.login" && isFail(e)) || show(e.action) === "sip.auth-failure").length;
-    const regs = items.filter((e) => show(e.action) === "sip.register").length;
+    // SIP: only the client's failures (outcome denied: wrong password,
+    // unknown user, user mismatch); a stale nonce or a store outage is not
+    // one. Registrations: bindings added or refreshed (not removed).
+    const sipFail = (e) => show(e.action) === "sip.auth-failure" && e.outcome && e.outcome.result === "denied";
+    const sipReg = (e) => show(e.action) === "sip.register" && (e.detail?.binding?.text ?? "added") !== "removed";
+    const failures = items.filter((e) => (show(e.action) === "auth.login" && isFail(e)) || sipFail(e)).length;
+    const regs = items.filter(sipReg).length;
     cards.append(card("Failed logins (recent)", failures), card("Registrations (recent)", regs));
   }
 }

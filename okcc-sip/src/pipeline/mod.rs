@@ -13,7 +13,7 @@
 //! | 5 | global blacklist: IP, CIDR, feeds, country | all | `blocked-network`, `blocked-region` | 403 |
 //! | 6 | home regions ("block all foreign") | all | `foreign-region`, `unknown-region` | 403 |
 //! | 7 | tenant and account whitelists | all | `not-allowlisted` | 403 |
-//! | 8 | digest authentication ([`Guard::authenticate`]) | [`GuardConfig::authenticate`] (REGISTER, INVITE) | challenge; `authentication-failed`, `brute-force` | 401/407; 403 |
+//! | 8 | digest authentication ([`Guard::authenticate`]); the digest user must be the request's user ([`GuardConfig::bind_user`]) | [`GuardConfig::authenticate`] (REGISTER, INVITE) | challenge; `authentication-failed`, `brute-force`; store outage | 401/407; 403 (silence / 403 once banned); 503 |
 //! | 9 | toll fraud ([`CallCheck`]) | INVITE | `toll-fraud` | 403 |
 //!
 //! Stages 1–7 are synchronous ([`Guard::check`]); stage 8 is async (the
@@ -109,7 +109,7 @@ use okcc_core::guard::{
     Ban, BanConfig, BanKind, BanTable, BruteForceConfig, BruteForceGuard, FloodConfig, FloodGuard,
     ScannerConfig, ScannerGuard,
 };
-use okcc_core::{Decision, Denial, DenyReason, UserId};
+use okcc_core::{Decision, Denial, DenyReason, TenantId, UserId};
 
 use crate::digest::{DigestAuthorization, DigestFailure, DigestServer};
 use crate::view::{Limits, SipMethod, SipRequestView};
@@ -171,6 +171,15 @@ pub struct GuardConfig {
     /// queued. Stage 4 then passes in [`Guard::check`] / [`Guard::evaluate`]
     /// (the packet was counted already); trusted sources are never counted.
     pub flood_at_pre_parse: bool,
+    /// Binds the digest user name to the request's own user (default
+    /// `true`, like Kamailio's `auth_check` with flag 1): a REGISTER must
+    /// authenticate as its To user (the AOR it registers), any other
+    /// request as its From user (the caller). Checked after the digest
+    /// verified, so the work is the same either way; a mismatch is a `403`,
+    /// counts as a failed authentication (source and account) and is
+    /// audited as `user-mismatch`. `false` lets any account speak for any
+    /// user (only for a front end that rewrites identities itself).
+    pub bind_user: bool,
 }
 
 impl Default for GuardConfig {
@@ -183,6 +192,7 @@ impl Default for GuardConfig {
             brute_force: BruteForceConfig::default(),
             authenticate: vec![SipMethod::Register, SipMethod::Invite],
             flood_at_pre_parse: false,
+            bind_user: true,
         }
     }
 }
@@ -213,6 +223,183 @@ pub struct Handled<'a> {
     /// The parsed request, when it parsed.
     pub view: Option<SipRequestView<'a>>,
 }
+
+/// Why a request did not authenticate (the `reason` detail of its
+/// `sip.auth-failure` audit event). Wrong password and unknown user are
+/// told apart here and in the audit trail only: the answer on the wire is
+/// the same.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AuthFailure {
+    /// The credentials header did not parse.
+    Malformed,
+    /// No credential is stored for the digest user name.
+    UnknownUser,
+    /// The account exists but the response did not verify (wrong secret,
+    /// forged or foreign nonce, replayed `nc`, wrong realm).
+    WrongPassword,
+    /// The digest verified, but for another user than the request's own
+    /// ([`GuardConfig::bind_user`]).
+    UserMismatch,
+    /// The response was right but the nonce expired: challenged again
+    /// with `stale=true`, not counted.
+    StaleNonce,
+    /// The credential store could not be read: `503`, not counted.
+    StoreUnavailable,
+}
+
+impl AuthFailure {
+    /// The kebab-case code (`wrong-password`).
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Malformed => "malformed",
+            Self::UnknownUser => "unknown-user",
+            Self::WrongPassword => "wrong-password",
+            Self::UserMismatch => "user-mismatch",
+            Self::StaleNonce => "stale-nonce",
+            Self::StoreUnavailable => "store-unavailable",
+        }
+    }
+
+    /// `true` when the failure is the client's and counts towards a ban
+    /// (everything but a stale nonce and a store outage).
+    pub fn counts(self) -> bool {
+        !matches!(self, Self::StaleNonce | Self::StoreUnavailable)
+    }
+}
+
+impl fmt::Display for AuthFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// What [`Guard::authenticate_for`] made of a request's credentials.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Authentication {
+    /// Allow, a (fresh or stale) challenge, or a denial: `guard:digest`
+    /// (`403`), a brute-force ban (silence on UDP) or
+    /// [`DIGEST_STORE_RULE`] (`503`).
+    pub decision: Decision,
+    /// The account that authenticated (on `Allow` only).
+    pub user: Option<String>,
+    /// Why not (`None` on `Allow` and on a first challenge).
+    pub failure: Option<AuthFailure>,
+}
+
+impl Authentication {
+    fn challenge(c: Challenge, failure: Option<AuthFailure>) -> Self {
+        Self {
+            decision: Decision::Challenge(c),
+            user: None,
+            failure,
+        }
+    }
+}
+
+/// The request facts every authentication audit event carries.
+struct AuthEvent<'a> {
+    source: IpAddr,
+    method: &'a str,
+    tenant: Option<&'a TenantId>,
+}
+
+impl AuthEvent<'_> {
+    fn with_common(&self, ev: AuditEvent, user: Option<&str>) -> Result<AuditEvent, EventError> {
+        let ev = ev
+            .with_tenant(self.tenant.cloned())
+            .with_source(self.source)
+            .with_detail("method", DetailValue::text(self.method)?)?;
+        // A user name that is not valid audit text is left out, not the event.
+        Ok(match user.map(DetailValue::text) {
+            Some(Ok(v)) => ev.clone().with_detail("user", v).unwrap_or(ev),
+            _ => ev,
+        })
+    }
+
+    fn success(&self, user: &str) -> Result<AuditEvent, EventError> {
+        let actor = UserId::new(user).map_or(Actor::Anonymous, |u| {
+            Actor::sip_account(u, self.tenant.cloned())
+        });
+        let ev = AuditEvent::new(
+            actor,
+            Action::custom(AUTH_SUCCESS_ACTION)?,
+            Outcome::Success,
+        );
+        self.with_common(ev, Some(user))
+    }
+
+    fn failure(
+        &self,
+        user: Option<&str>,
+        why: AuthFailure,
+        claimed: Option<&str>,
+    ) -> Result<AuditEvent, EventError> {
+        let outcome = match why {
+            AuthFailure::StaleNonce | AuthFailure::StoreUnavailable => {
+                Outcome::failure(why.code())?
+            }
+            _ => Outcome::denied(
+                okcc_core::RuleId::new(DIGEST_RULE),
+                DenyReason::AuthenticationFailed,
+            ),
+        };
+        let ev = AuditEvent::new(Actor::Anonymous, Action::SipAuthFailure, outcome)
+            .with_detail("reason", DetailValue::text(why.code())?)?;
+        let ev = self.with_common(ev, user)?;
+        Ok(match claimed.map(DetailValue::text) {
+            Some(Ok(v)) => ev.clone().with_detail("claimed_user", v).unwrap_or(ev),
+            _ => ev,
+        })
+    }
+}
+
+/// The user a request speaks for: the To user of a REGISTER (the AOR),
+/// the From user of anything else.
+fn bound_user<'a>(view: &SipRequestView<'a>) -> Option<&'a str> {
+    if view.method == SipMethod::Register {
+        view.to_user()
+    } else {
+        view.from_user()
+    }
+}
+
+/// `true` when the digest user name is the URI user (compared after
+/// undoing `%XX` escapes in the URI; case-sensitive, as SIP users are).
+fn same_user(digest_user: &str, uri_user: Option<&str>) -> bool {
+    let Some(uri_user) = uri_user else {
+        return false;
+    };
+    if !uri_user.contains('%') {
+        return digest_user == uri_user;
+    }
+    let b = uri_user.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let decoded = (b[i] == b'%')
+            .then(|| b.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match decoded {
+            Some(v) => {
+                out.push(v);
+                i += 3;
+            }
+            None => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    out == digest_user.as_bytes()
+}
+
+/// The audit action of a successful digest authentication (any method;
+/// registrations themselves are the registrar's `sip.register` events).
+pub const AUTH_SUCCESS_ACTION: &str = "sip.auth-success";
 
 /// The guard pipeline (share it as `Arc<Guard>`; every method takes `&self`).
 pub struct Guard {
@@ -654,89 +841,151 @@ impl Guard {
         self.config.authenticate.contains(&method)
     }
 
-    /// Stage 8: digest authentication of `view` from `source`. No
-    /// credentials: a challenge (counts 0). Wrong secret and unknown user:
-    /// the same denial after the same work, counted per source and per
-    /// account (a ban when over the limit). Expired nonce with a right
-    /// answer: a `stale` challenge. Success resets the source's score.
+    /// Stage 8: digest authentication of `view` from `source` (see
+    /// [`Guard::authenticate_for`]; events carry no tenant).
     pub async fn authenticate(
         &self,
         view: &SipRequestView<'_>,
         source: IpAddr,
         now: Now,
     ) -> Decision {
+        self.authenticate_for(view, source, now, None)
+            .await
+            .decision
+    }
+
+    /// Stage 8: digest authentication of `view` from `source`, its audit
+    /// events filed under `tenant` (the tenant owning the request's user,
+    /// as the host knows it).
+    ///
+    /// - No credentials: a challenge (counts 0, not audited).
+    /// - Wrong secret, unknown user, unparsable credentials: the same
+    ///   denial after the same work, counted per source and per account
+    ///   (a ban when over the limit); the audit event tells them apart.
+    /// - Right secret but the digest user is not the request's user
+    ///   ([`GuardConfig::bind_user`]): denied and counted the same way.
+    /// - Expired nonce with a right answer: a `stale` challenge (not
+    ///   counted).
+    /// - The credential store failed: a denial by [`DIGEST_STORE_RULE`]
+    ///   (answered `503`), never counted as a wrong password.
+    /// - Success resets the source's score.
+    ///
+    /// The HA1 comes from the credential store given to [`Guard::new`].
+    pub async fn authenticate_for(
+        &self,
+        view: &SipRequestView<'_>,
+        source: IpAddr,
+        now: Now,
+        tenant: Option<&TenantId>,
+    ) -> Authentication {
+        let ctx = AuthEvent {
+            source,
+            method: view.method_raw,
+            tenant,
+        };
         let Some(header) = credentials_header(view) else {
-            return Decision::Challenge(Challenge::fresh());
+            return Authentication::challenge(Challenge::fresh(), None);
         };
         let Ok(auth) = DigestAuthorization::parse(header) else {
-            return self.auth_failed(source, None, now.instant);
+            let claimed = bound_user(view);
+            return self.auth_failed(&ctx, None, claimed, AuthFailure::Malformed, now.instant);
         };
+        let user = auth.username.as_ref();
         let Ok(cred) = self
             .credentials
-            .sip_credential(&auth.username, self.digest.realm())
+            .sip_credential(user, self.digest.realm())
             .await
         else {
-            // Not the client's fault: not counted, not a failure.
-            let d = Denial::new(DIGEST_STORE_RULE, DenyReason::AuthenticationFailed);
-            self.audit_with(|| {
-                deny_event(Action::SipAuthFailure, source, Some(&auth.username), &d)
-            });
-            return Decision::Deny(d);
+            // Not the client's fault: not counted, not a wrong password.
+            self.audit_with(|| ctx.failure(Some(user), AuthFailure::StoreUnavailable, None));
+            return Authentication {
+                decision: Decision::deny(DIGEST_STORE_RULE, DenyReason::AuthenticationFailed),
+                user: None,
+                failure: Some(AuthFailure::StoreUnavailable),
+            };
         };
+        let known = cred.is_some();
         let ha1 = cred.as_ref().map(|c| c.ha1(auth.algorithm.hash()));
         match self
             .digest
             .verify(&auth, view.method_raw, view.body, ha1, now.wall)
         {
             Ok(ok) => {
+                let claimed = bound_user(view);
+                if self.config.bind_user && !same_user(&ok.username, claimed) {
+                    return self.auth_failed(
+                        &ctx,
+                        Some(&ok.username),
+                        claimed,
+                        AuthFailure::UserMismatch,
+                        now.instant,
+                    );
+                }
                 self.metrics.auth(true);
                 self.state()
                     .brute_force
                     .record_success(source, Some(&ok.username), now.instant);
-                let register = view.method == SipMethod::Register;
-                self.audit_with(|| {
-                    let actor = UserId::new(&ok.username)
-                        .map_or(Actor::Anonymous, |u| Actor::sip_account(u, None));
-                    let action = if register {
-                        Action::SipRegister
-                    } else {
-                        Action::custom("sip.auth-success")?
-                    };
-                    Ok(AuditEvent::new(actor, action, Outcome::Success).with_source(source))
-                });
-                Decision::Allow
+                self.audit_with(|| ctx.success(&ok.username));
+                Authentication {
+                    decision: Decision::Allow,
+                    user: Some(ok.username),
+                    failure: None,
+                }
             }
-            Err(DigestFailure::Stale) => Decision::Challenge(Challenge::stale()),
-            Err(_) => self.auth_failed(source, Some(&auth.username), now.instant),
+            Err(DigestFailure::Stale) => {
+                self.audit_with(|| ctx.failure(Some(user), AuthFailure::StaleNonce, None));
+                Authentication::challenge(Challenge::stale(), Some(AuthFailure::StaleNonce))
+            }
+            Err(_) => {
+                let why = if known {
+                    AuthFailure::WrongPassword
+                } else {
+                    AuthFailure::UnknownUser
+                };
+                self.auth_failed(&ctx, Some(user), bound_user(view), why, now.instant)
+            }
         }
     }
 
-    fn auth_failed(&self, source: IpAddr, account: Option<&str>, now: Instant) -> Decision {
+    fn auth_failed(
+        &self,
+        ctx: &AuthEvent<'_>,
+        account: Option<&str>,
+        claimed: Option<&str>,
+        why: AuthFailure,
+        now: Instant,
+    ) -> Authentication {
         self.metrics.auth(false);
         let out = {
             let mut st = self.state();
             let st = &mut *st;
             st.brute_force
-                .record_failure(source, account, now, &mut st.bans)
+                .record_failure(ctx.source, account, now, &mut st.bans)
         };
-        let failed = Denial::new(DIGEST_RULE, DenyReason::AuthenticationFailed);
-        self.audit_with(|| deny_event(Action::SipAuthFailure, source, account, &failed));
+        let shown_claim = claimed.filter(|c| Some(*c) != account);
+        self.audit_with(|| ctx.failure(account, why, shown_claim));
         if let Some(alert) = &out.alert {
             self.metrics.account_alert();
             self.audit_with(|| {
                 AuditEvent::new(system_actor()?, Action::Alert, Outcome::Success)
+                    .with_tenant(ctx.tenant.cloned())
                     .with_detail("alert", DetailValue::text("account-brute-force")?)?
                     .with_detail("user", DetailValue::text(&alert.account)?)?
                     .with_detail("failures", DetailValue::Int(i64::from(alert.failures)))
             });
         }
-        match out.ban {
+        let decision = match out.ban {
             Some(ban) => {
                 self.metrics.ban();
                 self.audit_ban(&ban);
                 Decision::Deny(ban.denial())
             }
-            None => Decision::Deny(failed),
+            None => Decision::deny(DIGEST_RULE, DenyReason::AuthenticationFailed),
+        };
+        Authentication {
+            decision,
+            user: None,
+            failure: Some(why),
         }
     }
 

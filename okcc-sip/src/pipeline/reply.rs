@@ -6,7 +6,8 @@
 //! | `Challenge` on REGISTER | `401`, one `WWW-Authenticate` per algorithm (SHA-256 first, then MD5) | same |
 //! | `Challenge` on other methods | `407`, one `Proxy-Authenticate` per algorithm | same |
 //! | `Deny` by a dynamic defence (`banned`, `brute-force`, `flood`, `scanner`) | **silence** | `403 Forbidden` |
-//! | any other `Deny` (blacklist, region, whitelist, failed auth, toll fraud) | `403 Forbidden` | same |
+//! | `Deny` by `guard:digest:store-unavailable` (the credential store failed) | `503 Service Unavailable` | same |
+//! | any other `Deny` (blacklist, region, whitelist, failed auth, user mismatch, toll fraud) | `403 Forbidden` | same |
 //! | malformed, Via/From/To/Call-ID/CSeq readable | `400 Bad Request` (`505` for a wrong version) | same |
 //! | malformed otherwise, or over the size cap | dropped (silence) | same |
 //!
@@ -101,6 +102,7 @@ fn reason_phrase(status: u16) -> &'static str {
         401 => "Unauthorized",
         403 => "Forbidden",
         407 => "Proxy Authentication Required",
+        503 => "Service Unavailable",
         505 => "Version Not Supported",
         _ => "Error",
     }
@@ -133,7 +135,10 @@ pub fn reply_for(
             Some(Reply::Respond(respond(view, status, &extra)))
         }
         Decision::Deny(d) => {
-            if transport.is_datagram() && is_silent_on_udp(d.reason) {
+            if d.rule.as_str() == super::DIGEST_STORE_RULE {
+                // Not the client's fault: let it retry later.
+                Some(Reply::Respond(respond(view, 503, &[])))
+            } else if transport.is_datagram() && is_silent_on_udp(d.reason) {
                 Some(Reply::Silence)
             } else {
                 Some(Reply::Respond(respond(view, 403, &[])))

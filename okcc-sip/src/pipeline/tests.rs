@@ -2,6 +2,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use okcc_audit::DetailValue;
 use okcc_core::access::AccessControl;
 use okcc_core::credential::{CredentialStore, MemoryCredentialStore, SipCredential};
 use okcc_core::{Decision, DenyReason, PasswordPolicy};
@@ -102,6 +103,67 @@ impl Fixture {
         .into_bytes()
     }
 
+    /// `method` from `from_user` to `to_user`, with credentials of
+    /// `digest` (user, password) when given (`Authorization` on REGISTER,
+    /// `Proxy-Authorization` otherwise).
+    fn request(
+        &self,
+        method: &str,
+        from_user: &str,
+        to_user: &str,
+        digest: Option<(&str, &str)>,
+        at: u64,
+    ) -> Vec<u8> {
+        let mut auth_line = String::new();
+        if let Some((user, pw)) = digest {
+            let nonce = self.guard.digest().nonce(self.now(at).wall);
+            let template = |resp: &str| {
+                format!(
+                    "Digest username=\"{user}\", realm=\"{REALM}\", nonce=\"{nonce}\", uri=\"sip:{to_user}@{REALM}\", \
+                     algorithm=SHA-256, qop=auth, nc=00000001, cnonce=\"c{at}\", response=\"{resp}\""
+                )
+            };
+            let draft = template(&"0".repeat(64));
+            let parsed = DigestAuthorization::parse(&draft).expect("draft");
+            let ha1 = okcc_core::credential::Ha1::dangerous_from_unchecked_secret(
+                okcc_core::credential::DigestAlgorithm::Sha256,
+                user,
+                REALM,
+                pw,
+            );
+            let resp = response(&parsed, method, b"", &ha1);
+            let header = if method == "REGISTER" {
+                "Authorization"
+            } else {
+                "Proxy-Authorization"
+            };
+            auth_line = format!("{header}: {}\r\n", template(&resp));
+        }
+        format!(
+            "{method} sip:{to_user}@{REALM} SIP/2.0\r\n\
+             Via: SIP/2.0/UDP 192.0.2.4:5060;branch=z9hG4bK{at}\r\n\
+             From: <sip:{from_user}@{REALM}>;tag=f{at}\r\n\
+             To: <sip:{to_user}@{REALM}>\r\n\
+             Call-ID: call-{at}@192.0.2.4\r\n\
+             CSeq: {at} {method}\r\n\
+             {auth_line}Content-Length: 0\r\n\r\n"
+        )
+        .into_bytes()
+    }
+
+    /// The `reason` details of the `sip.auth-failure` events so far.
+    fn failure_reasons(&self) -> Vec<String> {
+        self.audit
+            .events()
+            .iter()
+            .filter(|e| e.action == Action::SipAuthFailure)
+            .filter_map(|e| match e.detail.get("reason") {
+                Some(DetailValue::Text(t)) => Some(t.as_str().to_owned()),
+                _ => None,
+            })
+            .collect()
+    }
+
     fn handle(
         &self,
         msg: &[u8],
@@ -178,8 +240,10 @@ fn req_8_register_is_challenged_sha256_first_then_allowed() {
     assert!(
         events
             .iter()
-            .any(|e| e.action == Action::SipRegister && e.outcome == Outcome::Success)
+            .any(|e| e.action.code() == AUTH_SUCCESS_ACTION && e.outcome == Outcome::Success)
     );
+    // The guard never claims a registration: that is the registrar's event.
+    assert!(!events.iter().any(|e| e.action == Action::SipRegister));
 }
 
 #[test]
@@ -236,6 +300,8 @@ fn req_9_1_unknown_user_and_wrong_password_get_the_same_answer() {
         .filter(|e| e.action == Action::SipAuthFailure)
         .count();
     assert_eq!(fails, 2);
+    // The audit trail (never the wire) tells them apart.
+    assert_eq!(f.failure_reasons(), ["wrong-password", "unknown-user"]);
 }
 
 #[test]
@@ -601,4 +667,235 @@ fn req_2_account_whitelist_judges_the_account_that_authenticates() {
         3,
     );
     assert_eq!(d, Decision::Allow);
+}
+
+#[test]
+fn req_9_1_digest_user_must_be_the_aor_of_a_register() {
+    let f = Fixture::new("");
+    // 1001's right password, registering 1002's AOR: refused and counted.
+    let msg = f.request("REGISTER", "1001", "1002", Some(("1001", PASSWORD)), 1);
+    let (d, reply) = f.handle(&msg, "192.0.2.30", Transport::Udp, 1);
+    assert_eq!(
+        d,
+        Decision::deny(DIGEST_RULE, DenyReason::AuthenticationFailed)
+    );
+    assert_eq!(status(&reply), Some(403));
+    assert_eq!(f.failure_reasons(), ["user-mismatch"]);
+    let ev = f
+        .audit
+        .events()
+        .into_iter()
+        .find(|e| e.action == Action::SipAuthFailure)
+        .expect("event");
+    assert_eq!(ev.source, Some(ip("192.0.2.30")));
+    assert_eq!(
+        ev.detail.get("user"),
+        Some(&DetailValue::text("1001").expect("t"))
+    );
+    assert_eq!(
+        ev.detail.get("claimed_user"),
+        Some(&DetailValue::text("1002").expect("t"))
+    );
+    let st = f.guard.state();
+    assert_eq!(
+        st.brute_force.failures(ip("192.0.2.30"), f.now(1).instant),
+        1
+    );
+    drop(st);
+    assert_eq!(f.guard.metrics().snapshot().auth_failure, 1);
+    // The From user does not matter for a REGISTER (third-party registration
+    // of one's own AOR is fine).
+    let msg = f.request("REGISTER", "someone", "1001", Some(("1001", PASSWORD)), 2);
+    assert_eq!(
+        f.handle(&msg, "192.0.2.30", Transport::Udp, 2).0,
+        Decision::Allow
+    );
+}
+
+#[test]
+fn req_9_1_digest_user_must_be_the_caller_of_an_invite() {
+    let f = Fixture::new("");
+    // Spoofed From with valid credentials of another account.
+    let msg = f.request("INVITE", "1002", "5551234", Some(("1001", PASSWORD)), 1);
+    let (d, reply) = f.handle(&msg, "192.0.2.31", Transport::Tcp, 1);
+    assert_eq!(
+        d,
+        Decision::deny(DIGEST_RULE, DenyReason::AuthenticationFailed)
+    );
+    assert_eq!(status(&reply), Some(403));
+    let msg = f.request("INVITE", "1001", "5551234", Some(("1001", PASSWORD)), 2);
+    let a = rt().block_on(async {
+        let v = SipRequestView::parse(&msg, &Limits::default()).expect("parse");
+        let tenant = TenantId::new("acme").expect("tenant");
+        f.guard
+            .authenticate_for(&v, ip("192.0.2.31"), f.now(2), Some(&tenant))
+            .await
+    });
+    assert_eq!(a.decision, Decision::Allow);
+    assert_eq!(a.user.as_deref(), Some("1001"));
+    let ok = f
+        .audit
+        .events()
+        .into_iter()
+        .find(|e| e.action.code() == AUTH_SUCCESS_ACTION)
+        .expect("success event");
+    assert_eq!(ok.tenant.as_ref().map(TenantId::as_str), Some("acme"));
+    assert_eq!(
+        ok.detail.get("method"),
+        Some(&DetailValue::text("INVITE").expect("t"))
+    );
+    // No secret, response or nonce in any event.
+    let all = format!("{:?}", f.audit.events());
+    assert!(!all.contains(PASSWORD) && !all.contains("response") && !all.contains("nonce"));
+}
+
+#[test]
+fn req_9_1_user_binding_can_be_switched_off() {
+    let mut cfg = GuardConfig::default();
+    assert!(cfg.bind_user, "on by default");
+    cfg.bind_user = false;
+    let f = Fixture::with("", cfg);
+    let msg = f.request("REGISTER", "1002", "1002", Some(("1001", PASSWORD)), 1);
+    assert_eq!(
+        f.handle(&msg, "192.0.2.32", Transport::Udp, 1).0,
+        Decision::Allow
+    );
+}
+
+#[test]
+fn req_9_1_stale_nonce_is_rechallenged_and_audited_not_counted() {
+    let f = Fixture::new("");
+    let msg = f.register("1001", Some(PASSWORD), "X", 1);
+    // Answered long after the nonce's lifetime.
+    let (d, reply) = f.handle(&msg, "192.0.2.33", Transport::Udp, 100_000);
+    assert_eq!(d, Decision::Challenge(Challenge::stale()));
+    assert!(text(&reply).contains("stale=true"), "{}", text(&reply));
+    assert_eq!(f.failure_reasons(), ["stale-nonce"]);
+    assert_eq!(f.guard.metrics().snapshot().auth_failure, 0);
+    let st = f.guard.state();
+    assert_eq!(
+        st.brute_force
+            .failures(ip("192.0.2.33"), f.now(100_000).instant),
+        0
+    );
+}
+
+fn down() -> okcc_core::StoreError {
+    okcc_core::StoreError::Unavailable(Box::new(std::io::Error::other("down")))
+}
+
+/// A credential store that is down.
+#[derive(Debug)]
+struct DownStore;
+
+#[async_trait::async_trait]
+impl CredentialStore for DownStore {
+    async fn set_web_login(
+        &self,
+        _: &UserId,
+        _: okcc_core::credential::WebLogin,
+    ) -> Result<(), okcc_core::StoreError> {
+        Err(down())
+    }
+    async fn web_login(
+        &self,
+        _: &UserId,
+    ) -> Result<Option<okcc_core::credential::PhcHash>, okcc_core::StoreError> {
+        Err(down())
+    }
+    async fn set_sip_credential(&self, _: SipCredential) -> Result<(), okcc_core::StoreError> {
+        Err(down())
+    }
+    async fn sip_credential(
+        &self,
+        _: &str,
+        _: &str,
+    ) -> Result<Option<SipCredential>, okcc_core::StoreError> {
+        Err(down())
+    }
+    async fn list_sip_credentials(
+        &self,
+        _: okcc_core::store::Page,
+    ) -> Result<okcc_core::store::PageOf<SipCredential>, okcc_core::StoreError> {
+        Err(down())
+    }
+    async fn remove_sip_credential(&self, _: &str, _: &str) -> Result<(), okcc_core::StoreError> {
+        Err(down())
+    }
+}
+
+#[test]
+fn req_9_1_store_outage_is_503_never_a_wrong_password() {
+    let f = Fixture::new("");
+    let audit = Arc::new(MemoryGuardAudit::new());
+    let guard = Guard::new(
+        GuardConfig::default(),
+        Arc::new(AccessControl::new(None)),
+        Arc::new(DigestServer::new(DigestConfig::new(REALM, vec![9; 32]))),
+        Arc::new(DownStore),
+    )
+    .with_audit(audit.clone());
+    for i in 0..20 {
+        // Built by the fixture (same realm and nonce key).
+        let msg = f.register("1001", Some(PASSWORD), "X", i);
+        let h = rt().block_on(guard.handle(&msg, ip("192.0.2.34"), Transport::Udp, f.now(i)));
+        assert_eq!(
+            h.decision,
+            Decision::deny(DIGEST_STORE_RULE, DenyReason::AuthenticationFailed)
+        );
+        assert_eq!(status(&h.reply), Some(503), "request {i}");
+    }
+    assert!(guard.bans(f.now(20).instant).is_empty(), "never banned");
+    assert_eq!(guard.metrics().snapshot().auth_failure, 0);
+    let outcomes: Vec<_> = audit
+        .events()
+        .into_iter()
+        .filter(|e| e.action == Action::SipAuthFailure)
+        .map(|e| e.outcome.code())
+        .collect();
+    assert_eq!(outcomes.len(), 20);
+    assert!(outcomes.iter().all(|o| *o == "failure"), "{outcomes:?}");
+}
+
+mod binding_props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn escape_all(s: &str) -> String {
+        s.bytes().map(|b| format!("%{b:02X}")).collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// A URI user matches exactly the digest user it spells, escaped or
+        /// not; any other user never matches.
+        #[test]
+        fn req_9_1_user_binding_matches_only_the_same_user(
+            a in "[a-zA-Z0-9._+-]{1,12}",
+            b in "[a-zA-Z0-9._+-]{1,12}",
+        ) {
+            prop_assert!(same_user(&a, Some(&a)));
+            prop_assert!(same_user(&a, Some(&escape_all(&a))));
+            prop_assert_eq!(same_user(&a, Some(&b)), a == b);
+            prop_assert_eq!(same_user(&a, Some(&escape_all(&b))), a == b);
+            prop_assert!(!same_user(&a, None));
+        }
+
+        /// Through the whole pipeline: credentials of `a` on a REGISTER of
+        /// `b`'s AOR are allowed exactly when `a == b` (both exist).
+        #[test]
+        fn req_9_1_register_binding_through_the_pipeline(a in 0u8..3, b in 0u8..3) {
+            let f = Fixture::new("");
+            let users = ["1001", "1002", "1003"];
+            for u in &users[1..] {
+                let accepted = PasswordPolicy::default().check(PASSWORD, &[]).expect("ok");
+                rt().block_on(f.guard.credentials.set_sip_credential(SipCredential::derive(u, REALM, &accepted))).expect("set");
+            }
+            let (ua, ub) = (users[usize::from(a)], users[usize::from(b)]);
+            let msg = f.request("REGISTER", ub, ub, Some((ua, PASSWORD)), 1);
+            let (d, _) = f.handle(&msg, "192.0.2.40", Transport::Tcp, 1);
+            prop_assert_eq!(d.is_allow(), a == b);
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! `okcc-server serve`: a SIP registrar on rsipstack with okcc in the
 //! stack's hook points (see [`hooks`]) and in its incoming-transaction loop
-//! (digest auth over the raw `Authorization` text, brute-force bans,
-//! registrar).
+//! (digest auth through the library guard's stage 8, see [`auth`];
+//! registrar; audit events through a bounded queue, see [`audit`]).
 //!
 //! Work-arounds for rsipstack 0.7 (see the README): its transport channels
 //! are unbounded, so floods are cut in the whitelist and inspector and the
@@ -10,6 +10,8 @@
 //! passwords, so okcc-sip's verifier checks stored HA1 instead.
 
 mod cache;
+pub(crate) mod audit;
+mod auth;
 pub(crate) mod config;
 pub(crate) mod hooks;
 mod http_conn;
@@ -27,7 +29,7 @@ use okcc_core::access::{AccessControl, AccessRequest, Channel};
 use okcc_core::geo::GeoLookup;
 use okcc_core::geo::maxmind::MaxMindGeo;
 use okcc_core::ids::UserId;
-use okcc_sip::digest::{DigestAuthorization, DigestConfig, DigestFailure, DigestServer};
+use okcc_sip::digest::{DigestConfig, DigestServer};
 use okcc_sip::view::{Contact, NameAddr};
 use okcc_sip::{Limits, SipMethod, SipRequestView};
 use rsipstack::EndpointBuilder;
@@ -56,8 +58,8 @@ struct Server {
     toll: Arc<TollStage>,
     /// Tenants of extensions, for the toll stage.
     tenants: proxy::TenantCache,
-    /// SIP HA1 values: the same store the CLI and the REST API write.
-    credentials: Arc<dyn okcc_core::credential::CredentialStore>,
+    /// The SIP audit queue (authentication and registration events).
+    audit: Arc<audit::SipAudit>,
     /// Which scope owns each extension.
     directory: Arc<dyn crate::http::Directory>,
     bindings: Box<dyn RegistrationStore>,
@@ -133,15 +135,15 @@ fn nonce_secret(cfg: &Config) -> Result<Vec<u8>, String> {
 }
 
 /// The library pipeline over the configured access rules and GeoIP
-/// database. Digest authentication (stage 8) runs in [`Server::register`] /
-/// the proxy against the extension file's HA1 values through the guard's
-/// own [`DigestServer`] and brute-force state, so the pipeline's
-/// credential-store stage is switched off here.
+/// database. Digest authentication (stage 8) reads HA1 from `credentials`
+/// (the store the CLI and the REST API write) and binds the digest user to
+/// the request's user; its events go to `audit`.
 fn build_guard(
     cfg: &Config,
     digest: DigestServer,
     toll: Arc<TollStage>,
     credentials: Arc<dyn okcc_core::credential::CredentialStore>,
+    audit: Arc<audit::SipAudit>,
 ) -> Result<Guard, String> {
     let geo: Option<Arc<dyn GeoLookup>> = match &cfg.geoip {
         Some(p) => Some(Arc::new(
@@ -156,14 +158,19 @@ fn build_guard(
             .replace_rules(&rules)
             .map_err(|e| format!("{}: {e}", path.display()))?;
     }
-    // Digest authentication runs in the server (REGISTER and INVITE look the
-    // account up in the directory first); the guard's own auth stage is off.
     let mut gc = GuardConfig::default();
-    gc.authenticate = Vec::new();
     // rsipstack queues whatever its whitelist admits without bound: count
     // floods per datagram there (see `hooks`).
     gc.flood_at_pre_parse = true;
-    Ok(Guard::new(gc, Arc::new(access), Arc::new(digest), credentials).with_call_check(toll))
+    debug_assert!(
+        gc.bind_user,
+        "the digest user is bound to the request's user"
+    );
+    Ok(
+        Guard::new(gc, Arc::new(access), Arc::new(digest), credentials)
+            .with_call_check(toll)
+            .with_audit(audit),
+    )
 }
 
 async fn serve(cfg: Config) -> Result<(), String> {
@@ -182,11 +189,13 @@ async fn serve(cfg: Config) -> Result<(), String> {
     // Account lookups (REGISTER, INVITE) cached for a short TTL; the REST
     // API writes through the same caches, so its changes apply at once.
     let db = cache::cached(crate::backup::open_config(&cfg).await?, cache::ACCOUNT_TTL);
+    let sip_audit = audit::SipAudit::spawn(Arc::clone(&db.audit));
     let guard = Arc::new(build_guard(
         &cfg,
         digest,
         Arc::clone(&toll),
         Arc::clone(&db.credentials),
+        Arc::clone(&sip_audit),
     )?);
     let bindings = FileRegistrationStore::open(cfg.data_dir.join("bindings.json"))
         .map_err(|e| e.to_string())?;
@@ -270,7 +279,7 @@ async fn serve(cfg: Config) -> Result<(), String> {
     let server = Arc::new(Server {
         toll,
         tenants,
-        credentials: Arc::clone(&db.credentials),
+        audit: Arc::clone(&sip_audit),
         directory: Arc::clone(&db.directory),
         bindings: Box::new(bindings),
         guard,
@@ -349,6 +358,7 @@ async fn serve(cfg: Config) -> Result<(), String> {
     let all = u32::try_from(max).unwrap_or(u32::MAX);
     let _ = tokio::time::timeout(Duration::from_secs(5), permits.acquire_many(all)).await;
     ep.shutdown();
+    sip_audit.flush(Duration::from_secs(5)).await;
     token.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(2), stack).await;
     if let Some(h) = http_task {
@@ -446,10 +456,14 @@ async fn http_server(
     let metrics = move || {
         let s = Arc::clone(&server);
         async move {
-            let body = s.metrics.render(
+            let mut body = s.metrics.render(
                 s.bindings_count(),
                 hooks::ban_count(&s.guard, Instant::now()),
             );
+            body.push_str(&format!(
+                "# TYPE okcc_sip_audit_dropped_total counter\nokcc_sip_audit_dropped_total {}\n",
+                s.audit.dropped()
+            ));
             (
                 [(
                     axum::http::header::CONTENT_TYPE,
@@ -592,23 +606,19 @@ fn hdr(name: &str, value: String) -> Header {
 }
 
 impl Server {
-    /// The extension record and SIP credential of `user` in the shared store.
-    async fn account(
+    /// The tenant owning extension `user` (`None`: the platform, or no
+    /// such extension), noted for the toll stage; `Err` when the directory
+    /// cannot be read.
+    async fn tenant_of(
         &self,
         user: &str,
-    ) -> Result<
-        (
-            Option<crate::http::directory::ExtensionRecord>,
-            Option<okcc_core::credential::SipCredential>,
-        ),
-        okcc_core::StoreError,
-    > {
+    ) -> Result<Option<okcc_core::TenantId>, okcc_core::StoreError> {
         let ext = self.directory.extension(user).await?;
-        let cred = self
-            .credentials
-            .sip_credential(user, &self.cfg.realm)
-            .await?;
-        Ok((ext, cred))
+        self.remember_tenant(user, ext.as_ref());
+        Ok(ext.and_then(|e| match e.owner {
+            okcc_core::Owner::Tenant(t) => Some(t),
+            okcc_core::Owner::Platform => None,
+        }))
     }
 
     /// Notes which tenant owns `user` for the toll stage.
@@ -710,19 +720,15 @@ impl Server {
             return;
         };
         let account = UserId::new(aor_user).ok();
-        let (ext, cred) = match self.account(aor_user).await {
-            Ok(found) => found,
+        let tenant = match self.tenant_of(aor_user).await {
+            Ok(t) => t,
             Err(e) => {
                 // Never count a store outage as a wrong password.
-                tracing::error!(error = %e, "credential store unavailable");
+                tracing::error!(error = %e, "directory unavailable");
                 let _ = tx.reply(StatusCode::ServiceUnavailable).await;
                 return;
             }
         };
-        let tenant = ext.as_ref().and_then(|e| match &e.owner {
-            okcc_core::Owner::Tenant(t) => Some(t.clone()),
-            okcc_core::Owner::Platform => None,
-        });
         let mut req = AccessRequest::new(ip, Channel::SipRegister);
         req.account = account.as_ref();
         req.tenant = tenant.as_ref();
@@ -732,56 +738,13 @@ impl Server {
             let _ = tx.reply(StatusCode::Forbidden).await;
             return;
         }
-        // Digest authentication against the stored HA1 (okcc-sip verifier).
-        let Some(raw) = view.authorization else {
-            self.challenge(tx, false).await;
+        // Stage 8 (the digest user must be the AOR's user).
+        if self
+            .authenticate(tx, view, ip, tenant.as_ref())
+            .await
+            .is_none()
+        {
             return;
-        };
-        let verdict = match DigestAuthorization::parse(raw) {
-            Ok(auth) => {
-                let ha1 = cred.as_ref().map(|c| c.ha1(auth.algorithm.hash()));
-                self.guard
-                    .digest()
-                    .verify(&auth, view.method_raw, view.body, ha1, SystemTime::now())
-                    .and_then(|a| {
-                        if a.username == aor_user {
-                            Ok(a)
-                        } else {
-                            Err(DigestFailure::Rejected)
-                        }
-                    })
-            }
-            Err(_) => Err(DigestFailure::Rejected),
-        };
-        match verdict {
-            Ok(_) => {
-                self.guard
-                    .state()
-                    .brute_force
-                    .record_success(ip, Some(aor_user), Instant::now());
-            }
-            Err(DigestFailure::Stale) => {
-                self.challenge(tx, true).await;
-                return;
-            }
-            Err(_) => {
-                self.metrics.auth_failures.fetch_add(1, Ordering::Relaxed);
-                let banned = {
-                    let mut st = self.guard.state();
-                    let st = &mut *st;
-                    st.brute_force
-                        .record_failure(ip, Some(aor_user), Instant::now(), &mut st.bans)
-                        .ban
-                };
-                if banned.is_some() {
-                    // From now on this source gets silence (whitelist drops it).
-                    tracing::warn!(source = %ip, user = aor_user, "brute force: source banned");
-                    return;
-                }
-                tracing::info!(source = %ip, user = aor_user, known = ext.is_some(), "REGISTER authentication failed");
-                let _ = tx.reply(StatusCode::Forbidden).await;
-                return;
-            }
         }
         let transport = view.via.transport.to_ascii_lowercase();
         // The address the REGISTER came from (Via received / rport): calls
@@ -802,12 +765,28 @@ impl Server {
             let now = unix_now();
             let current = self.bindings.bindings(aor_user);
             let (outcome, store) = registrar::apply(&current, &reg, now, &self.cfg.registrar);
-            if let Some(next) = store
-                && let Err(e) = self.bindings.replace(aor_user, next)
-            {
-                tracing::error!(error = %e, "cannot store bindings");
-                let _ = tx.reply(StatusCode::ServerInternalError).await;
-                return;
+            if let Some(next) = store {
+                let changes = audit::binding_changes(&current, &next, &reg.call_id, reg.cseq, now)
+                    .into_iter()
+                    .map(|(c, b)| (c, b.clone()))
+                    .collect::<Vec<_>>();
+                if let Err(e) = self.bindings.replace(aor_user, next) {
+                    tracing::error!(error = %e, "cannot store bindings");
+                    let _ = tx.reply(StatusCode::ServerInternalError).await;
+                    return;
+                }
+                for (change, binding) in &changes {
+                    self.audit.record_with(|| {
+                        audit::registration_event(
+                            aor_user,
+                            tenant.as_ref(),
+                            ip,
+                            *change,
+                            binding,
+                            now,
+                        )
+                    });
+                }
             }
             (outcome, now)
         };
@@ -842,17 +821,6 @@ impl Server {
             RegisterOutcome::OutOfOrder => tx.reply(StatusCode::ServerInternalError).await,
             RegisterOutcome::TooManyContacts => tx.reply(StatusCode::Forbidden).await,
         };
-    }
-
-    async fn challenge(&self, tx: &mut Transaction, stale: bool) {
-        let headers = self
-            .guard
-            .digest()
-            .challenges(SystemTime::now(), stale)
-            .into_iter()
-            .map(|c| hdr("WWW-Authenticate", c))
-            .collect();
-        let _ = tx.reply_with(StatusCode::Unauthorized, headers, None).await;
     }
 }
 

@@ -35,7 +35,6 @@ use std::time::{Duration, Instant, SystemTime};
 use okcc_core::access::{AccessRequest, Channel};
 use okcc_core::toll::{CallOutcome, CollectCuts, TollConfig, TollGuard};
 use okcc_core::{TenantId, UserId};
-use okcc_sip::digest::{DigestAuthorization, DigestFailure};
 use okcc_sip::pipeline::{CallAttempt, CallCheck, TollStage};
 use okcc_sip::{SipMethod, SipRequestView};
 use rsipstack::sip::{HeadersExt, Method, Request, Response, SipMessage, StatusCode};
@@ -373,90 +372,33 @@ impl Server {
                 .is_some_and(|a| host.trim_matches(['[', ']']).parse() == Ok(a))
     }
 
-    /// Digest authentication of a call (stage 8, `Proxy-Authorization`):
-    /// `Ok(user)` or the reply already sent.
+    /// Digest authentication of a call (stage 8 of the library guard,
+    /// `Proxy-Authorization`; the caller must be the From user):
+    /// `Some(user)` or the reply already sent (see [`super::auth`]).
     async fn authenticate_call(
         &self,
         tx: &mut Transaction,
         view: &SipRequestView<'_>,
         ip: IpAddr,
     ) -> Option<String> {
-        let Some(raw) = view.proxy_authorization.or(view.authorization) else {
-            self.proxy_challenge(tx, false).await;
-            return None;
-        };
-        let caller = view.from_user();
-        let verdict = match DigestAuthorization::parse(raw) {
-            Ok(auth) => {
-                let (ext, cred) = match self.account(&auth.username).await {
-                    Ok(found) => found,
-                    Err(e) => {
-                        // Never count a store outage as a wrong password.
-                        tracing::error!(error = %e, "credential store unavailable");
-                        let _ = tx.reply(StatusCode::ServiceUnavailable).await;
-                        return None;
-                    }
-                };
-                self.remember_tenant(&auth.username, ext.as_ref());
-                let ha1 = cred.as_ref().map(|c| c.ha1(auth.algorithm.hash()));
-                self.guard
-                    .digest()
-                    .verify(&auth, view.method_raw, view.body, ha1, SystemTime::now())
-                    .and_then(|a| {
-                        // The caller is who authenticated: no spoofed From.
-                        if Some(a.username.as_str()) == caller {
-                            Ok(a.username)
-                        } else {
-                            Err(DigestFailure::Rejected)
-                        }
-                    })
-            }
-            Err(_) => Err(DigestFailure::Rejected),
-        };
-        match verdict {
-            Ok(user) => {
-                self.guard
-                    .state()
-                    .brute_force
-                    .record_success(ip, Some(&user), Instant::now());
-                Some(user)
-            }
-            Err(DigestFailure::Stale) => {
-                self.proxy_challenge(tx, true).await;
-                None
-            }
-            Err(_) => {
-                self.metrics
-                    .auth_failures
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let banned = {
-                    let mut st = self.guard.state();
-                    let st = &mut *st;
-                    st.brute_force
-                        .record_failure(ip, caller, Instant::now(), &mut st.bans)
-                        .ban
-                };
-                if banned.is_some() {
-                    tracing::warn!(source = %ip, "brute force on INVITE: source banned");
+        // The caller's tenant files the audit events and feeds the toll
+        // stage; only a real extension name is looked up.
+        let tenant = match view
+            .from_user()
+            .filter(|u| crate::extension::valid_user(u).is_ok())
+        {
+            Some(caller) => match self.tenant_of(caller).await {
+                Ok(t) => t,
+                Err(e) => {
+                    // Never count a store outage as a wrong password.
+                    tracing::error!(error = %e, "directory unavailable");
+                    let _ = tx.reply(StatusCode::ServiceUnavailable).await;
                     return None;
                 }
-                let _ = tx.reply(StatusCode::Forbidden).await;
-                None
-            }
-        }
-    }
-
-    async fn proxy_challenge(&self, tx: &mut Transaction, stale: bool) {
-        let headers = self
-            .guard
-            .digest()
-            .challenges(SystemTime::now(), stale)
-            .into_iter()
-            .map(|c| hdr("Proxy-Authenticate", c))
-            .collect();
-        let _ = tx
-            .reply_with(StatusCode::ProxyAuthenticationRequired, headers, None)
-            .await;
+            },
+            None => None,
+        };
+        self.authenticate(tx, view, ip, tenant.as_ref()).await
     }
 
     /// Where a new call to `view`'s Request-URI goes; `Err` is the status.
