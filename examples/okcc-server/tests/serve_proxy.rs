@@ -243,14 +243,7 @@ impl Ua {
         }
         let ch = challenge(&r, "Proxy-Authenticate");
         let auth = authorization("Proxy-Authorization", &ch, "1001", method, uri);
-        self.send(&self.out_of_dialog(
-            method,
-            uri,
-            call_id,
-            2,
-            &format!("{call_id}2"),
-            &auth,
-        ));
+        self.send(&self.out_of_dialog(method, uri, call_id, 2, &format!("{call_id}2"), &auth));
         self.response()
     }
 }
@@ -645,7 +638,11 @@ fn req_9_options_to_an_extension_reaches_its_phone_or_is_480() {
     phone.send(&answer(&req, "200 OK", "ph", "Allow: INVITE, ACK, BYE\r\n"));
     let r = ua.response();
     assert_eq!(status(&r), 200, "{r}");
-    assert_eq!(header(&r, "Allow"), ["INVITE, ACK, BYE"], "the phone's: {r}");
+    assert_eq!(
+        header(&r, "Allow"),
+        ["INVITE, ACK, BYE"],
+        "the phone's: {r}"
+    );
     assert_eq!(header(&r, "Via").len(), 1, "{r}");
     // An extension with no phone registered: 480.
     let r = ua.authenticated("OPTIONS", &format!("sip:1003@{}", server.sip), "opt2");
@@ -671,27 +668,13 @@ fn req_9_options_to_an_extension_reaches_its_phone_or_is_480() {
 /// INVITE of 1001 to 1002 with credentials, after the 407 round.
 fn invite_1002(ua: &Ua, server: &Server, call_id: &str) -> String {
     let uri = format!("sip:1002@{}", server.sip);
-    ua.send(&ua.out_of_dialog(
-        "INVITE",
-        &uri,
-        call_id,
-        1,
-        &format!("{call_id}1"),
-        "",
-    ));
+    ua.send(&ua.out_of_dialog("INVITE", &uri, call_id, 1, &format!("{call_id}1"), ""));
     let r = ua.response();
     assert_eq!(status(&r), 407, "{r}");
     ua.ack(&uri, call_id, 1, &format!("{call_id}1"), &r);
     let ch = challenge(&r, "Proxy-Authenticate");
     let auth = authorization("Proxy-Authorization", &ch, "1001", "INVITE", &uri);
-    ua.send(&ua.out_of_dialog(
-        "INVITE",
-        &uri,
-        call_id,
-        2,
-        &format!("{call_id}2"),
-        &auth,
-    ));
+    ua.send(&ua.out_of_dialog("INVITE", &uri, call_id, 2, &format!("{call_id}2"), &auth));
     uri
 }
 
@@ -763,10 +746,7 @@ fn req_9_invite_forks_to_every_contact_first_2xx_wins_the_rest_is_cancelled() {
     while Instant::now() < deadline {
         if let Some(m) = desk.recv_timeout(Duration::from_millis(100)) {
             assert!(!m.starts_with("BYE "), "{m}");
-            assert!(
-                !(m.starts_with("ACK ") && m.contains("tag=soft")),
-                "{m}"
-            );
+            assert!(!(m.starts_with("ACK ") && m.contains("tag=soft")), "{m}");
         }
     }
     let _ = uri;
@@ -795,7 +775,10 @@ fn req_9_forked_invite_without_2xx_gets_the_best_final_answer() {
     let deadline = Instant::now() + Duration::from_millis(500);
     while Instant::now() < deadline {
         if let Some(m) = ua.recv_timeout(Duration::from_millis(100)) {
-            assert!(status(&m) < 200, "no final answer while a branch is open: {m}");
+            assert!(
+                status(&m) < 200,
+                "no final answer while a branch is open: {m}"
+            );
         }
     }
     soft.send(&answer(&inv_soft, "486 Busy Here", "soft", ""));

@@ -665,7 +665,11 @@ mod tests {
         };
         let c = parse("[trunk]\naddress = \"sbc.example:5061\"\ntransport = \"tls\"\n").unwrap();
         let t = c.trunk.unwrap();
-        assert_eq!(t.server_name(), "sbc.example", "default: the address's host");
+        assert_eq!(
+            t.server_name(),
+            "sbc.example",
+            "default: the address's host"
+        );
         assert!(!t.insecure_skip_verify, "verification is on by default");
         assert_eq!(t.tls_ca_file, None);
         let c = parse(

@@ -1099,8 +1099,17 @@ impl Server {
             self.fork(&mut tx, wire, &targets, None, mask, &me, view.call_id)
                 .await;
         } else {
-            self.forward(&mut tx, wire, Some(uri), dest, None, mask, &me, view.call_id)
-                .await;
+            self.forward(
+                &mut tx,
+                wire,
+                Some(uri),
+                dest,
+                None,
+                mask,
+                &me,
+                view.call_id,
+            )
+            .await;
         }
     }
 
@@ -1131,15 +1140,14 @@ impl Server {
                 transport_token(dest),
                 new_branch()
             );
-            let text = match rewrite_request(wire, Some(uri), &via, record_route, &|h| {
-                self.is_me(h)
-            }) {
-                Ok(t) => t,
-                Err(code) => {
-                    let _ = tx.reply(StatusCode::from(code)).await;
-                    return Forwarded::Failed(CallOutcome::Failed);
-                }
-            };
+            let text =
+                match rewrite_request(wire, Some(uri), &via, record_route, &|h| self.is_me(h)) {
+                    Ok(t) => t,
+                    Err(code) => {
+                        let _ = tx.reply(StatusCode::from(code)).await;
+                        return Forwarded::Failed(CallOutcome::Failed);
+                    }
+                };
             let text = if mask {
                 match okcc_sip::masking::mask_caller(
                     text.as_bytes(),
