@@ -91,9 +91,36 @@ pub(crate) struct TrunkConfig {
     /// file (resolved once at start-up; names in SIP messages are never
     /// resolved).
     pub(crate) address: String,
-    /// `udp` (default) or `tcp`.
+    /// `udp` (default), `tcp` or `tls`.
     #[serde(default = "default_trunk_transport")]
     pub(crate) transport: String,
+    /// TLS: the name the trunk's certificate must carry (default: the host
+    /// part of `address`). Taken from this file only, never from a message.
+    #[serde(default)]
+    pub(crate) tls_server_name: Option<String>,
+    /// TLS: PEM file of the CA certificates the trunk's certificate must
+    /// chain to (default: the Mozilla root store built into the binary).
+    #[serde(default)]
+    pub(crate) tls_ca_file: Option<PathBuf>,
+    /// TLS: accept ANY certificate of the trunk, for any name (no
+    /// protection against an active attacker). Off by default; a warning
+    /// is logged at every start while it is on.
+    #[serde(default)]
+    pub(crate) insecure_skip_verify: bool,
+}
+
+impl TrunkConfig {
+    /// The name the trunk's TLS certificate is checked against.
+    pub(crate) fn server_name(&self) -> &str {
+        match &self.tls_server_name {
+            Some(n) => n,
+            None => self
+                .address
+                .rsplit_once(':')
+                .map_or(self.address.as_str(), |(h, _)| h)
+                .trim_matches(['[', ']']),
+        }
+    }
 }
 
 fn default_trunk_transport() -> String {
@@ -481,11 +508,22 @@ impl Config {
             }
         }
         if let Some(t) = &self.trunk {
-            if !matches!(t.transport.as_str(), "udp" | "tcp") {
+            if !matches!(t.transport.as_str(), "udp" | "tcp" | "tls") {
                 return Err(format!(
-                    "trunk.transport: `{}` is neither `udp` nor `tcp`",
+                    "trunk.transport: `{}` is not `udp`, `tcp` or `tls`",
                     t.transport
                 ));
+            }
+            if t.transport != "tls" {
+                for (set, field) in [
+                    (t.tls_server_name.is_some(), "tls_server_name"),
+                    (t.tls_ca_file.is_some(), "tls_ca_file"),
+                    (t.insecure_skip_verify, "insecure_skip_verify"),
+                ] {
+                    if set {
+                        return Err(format!("trunk.{field} needs transport = \"tls\""));
+                    }
+                }
             }
             if t.address
                 .rsplit_once(':')
@@ -496,6 +534,15 @@ impl Config {
                     t.address
                 ));
             }
+        }
+        if let Some(t) = &self.trunk
+            && t.transport == "tls"
+            && rustls::pki_types::ServerName::try_from(t.server_name()).is_err()
+        {
+            return Err(format!(
+                "trunk.tls_server_name: `{}` is not a DNS name or IP address",
+                t.server_name()
+            ));
         }
         if self.proxy.max_calls == 0 {
             return Err("proxy.max_calls must be at least 1".to_owned());
@@ -607,5 +654,46 @@ mod tests {
         };
         let e = c.validate().unwrap_err();
         assert!(!e.contains("secret"), "{e}");
+    }
+
+    #[test]
+    fn req_9_trunk_tls_settings_are_checked() {
+        let parse = |t: &str| -> Result<Config, String> {
+            let c: Config = toml::from_str(t).map_err(|e| e.to_string())?;
+            c.validate()?;
+            Ok(c)
+        };
+        let c = parse("[trunk]\naddress = \"sbc.example:5061\"\ntransport = \"tls\"\n").unwrap();
+        let t = c.trunk.unwrap();
+        assert_eq!(
+            t.server_name(),
+            "sbc.example",
+            "default: the address's host"
+        );
+        assert!(!t.insecure_skip_verify, "verification is on by default");
+        assert_eq!(t.tls_ca_file, None);
+        let c = parse(
+            "[trunk]\naddress = \"[2001:db8::5]:5061\"\ntransport = \"tls\"\n\
+             tls_server_name = \"trunk.test\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.trunk.unwrap().server_name(), "trunk.test");
+        let e = parse("[trunk]\naddress = \"1.2.3.4:5061\"\ntransport = \"sctp\"\n").unwrap_err();
+        assert!(e.contains("trunk.transport"), "{e}");
+        for field in [
+            "tls_server_name = \"a.test\"",
+            "tls_ca_file = \"/x.pem\"",
+            "insecure_skip_verify = true",
+        ] {
+            let e = parse(&format!("[trunk]\naddress = \"1.2.3.4:5060\"\n{field}\n")).unwrap_err();
+            assert!(e.contains("needs transport = \"tls\""), "{field}: {e}");
+        }
+        let e = parse(
+            "[trunk]\naddress = \"1.2.3.4:5061\"\ntransport = \"tls\"\ntls_server_name = \"bad name\"\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("trunk.tls_server_name"), "{e}");
+        let e = parse("[trunk]\naddress = \"1.2.3.4:5061\"\ntls_verify = false\n").unwrap_err();
+        assert!(e.contains("tls_verify"), "unknown keys are refused: {e}");
     }
 }

@@ -665,13 +665,15 @@ impl Server {
             // The stack absorbs ACKs of non-2xx answers and hands ACKs of
             // 2xx to the INVITE's transaction; a stray one is dropped.
             SipMethod::Ack => {}
+            // OPTIONS to an extension goes to its phones (proxy.rs).
+            SipMethod::Options if view.request_uri.user.is_some() => {
+                self.options(tx, &view, &wire).await;
+            }
             SipMethod::Options => {
-                let status = if !self.serves_host(view.request_uri.host) {
-                    StatusCode::Forbidden
-                } else if view.request_uri.user.is_none() {
+                let status = if self.serves_host(view.request_uri.host) {
                     StatusCode::OK
                 } else {
-                    StatusCode::NotFound
+                    StatusCode::Forbidden
                 };
                 let _ = tx
                     .reply_with(status, vec![hdr("Allow", ALLOW.to_owned())], None)

@@ -79,7 +79,10 @@ pub(crate) fn toll_stage(cfg: &Config, tenants: TenantCache) -> Result<TollStage
 }
 
 /// Resolves the configured trunk address once (a host name from the
-/// configuration file, never from a message).
+/// configuration file, never from a message). For `transport = "tls"` it
+/// also installs the verifying TLS client connector (see
+/// [`super::tls::TrunkConnector`]), which the stack then uses for every
+/// outbound TLS connection.
 pub(crate) fn trunk_addr(t: &TrunkConfig) -> Result<SipAddr, String> {
     let sock = match t.address.parse::<SocketAddr>() {
         Ok(a) => a,
@@ -90,10 +93,22 @@ pub(crate) fn trunk_addr(t: &TrunkConfig) -> Result<SipAddr, String> {
             .next()
             .ok_or_else(|| format!("trunk.address `{}`: no address", t.address))?,
     };
-    let transport = if t.transport == "tcp" {
-        rsipstack::sip::Transport::Tcp
-    } else {
-        rsipstack::sip::Transport::Udp
+    let transport = match t.transport.as_str() {
+        "tcp" => rsipstack::sip::Transport::Tcp,
+        "tls" => {
+            let connector = super::tls::TrunkConnector::new(t, sock)?;
+            if t.insecure_skip_verify {
+                tracing::warn!(
+                    trunk = %sock,
+                    "trunk.insecure_skip_verify is ON: the trunk's TLS certificate and host \
+                     name are NOT checked; anyone on the path can impersonate the trunk"
+                );
+            }
+            tracing::info!(trunk = %sock, name = t.server_name(), "trunk over TLS");
+            rsipstack::platform::tls::set_client_connector(Arc::new(connector));
+            rsipstack::sip::Transport::Tls
+        }
+        _ => rsipstack::sip::Transport::Udp,
     };
     Ok(sip_addr(transport, sock))
 }
@@ -485,21 +500,14 @@ impl Server {
             return;
         }
         let _ = tx.send_trying().await;
-        let (uri, dest, mask) = match &route {
-            Route::Local { user, targets } => {
-                // First binding (parallel forking is not done).
-                let (contact, addr) = &targets[0];
-                (
-                    contact.clone(),
-                    addr.clone(),
-                    self.cfg.proxy.mask_callees.iter().any(|m| m == user),
-                )
-            }
-            Route::Trunk(addr) => {
-                let host = socket_of(addr).map(host_port).unwrap_or_default();
-                (format!("sip:{callee}@{host}"), addr.clone(), false)
-            }
+        let (targets, mask) = match &route {
+            Route::Local { user, targets } => (
+                targets.clone(),
+                self.cfg.proxy.mask_callees.iter().any(|m| m == user),
+            ),
+            Route::Trunk(addr) => (vec![(self.trunk_uri(callee, addr), addr.clone())], false),
         };
+        let (uri, dest) = targets[0].clone();
         let me = self.me_for(&dest, view.request_uri.host);
         let full = {
             let mut calls = self.calls.lock();
@@ -538,8 +546,12 @@ impl Server {
             return;
         }
         let rr = format!("<sip:{me};lr>");
-        let answered = self
-            .forward(
+        let answered = if targets.len() > 1 {
+            // Parallel forking to every registered contact (RFC 3261 §16.7).
+            self.fork(&mut tx, wire, &targets, Some(&rr), mask, &me, view.call_id)
+                .await
+        } else {
+            self.forward(
                 &mut tx,
                 wire,
                 Some(&uri),
@@ -549,7 +561,8 @@ impl Server {
                 &me,
                 view.call_id,
             )
-            .await;
+            .await
+        };
         let now = Instant::now();
         match answered {
             Forwarded::Answered => {
@@ -616,7 +629,11 @@ impl Server {
             let _ = tx.reply(StatusCode::ServerInternalError).await;
             return Forwarded::Failed(CallOutcome::Failed);
         };
-        let mut client = Transaction::new_client(key, req, Arc::clone(&self.endpoint), None);
+        let Ok(conn) = self.connection_for(dest).await else {
+            let _ = tx.reply(StatusCode::ServiceUnavailable).await;
+            return Forwarded::Failed(CallOutcome::Failed);
+        };
+        let mut client = Transaction::new_client(key, req, Arc::clone(&self.endpoint), conn);
         client.destination = Some(dest.clone());
         if client.send().await.is_err() {
             let _ = tx.reply(StatusCode::ServiceUnavailable).await;
@@ -862,6 +879,417 @@ impl Server {
         };
         for k in stale {
             self.toll.on_call_ended(&k, now, CallOutcome::Abnormal);
+        }
+    }
+}
+
+/// How a branch of a forked request ended: its final response, or a
+/// status of our own (`503` could not send, `408` no final answer).
+type BranchEnd = Result<Response, u16>;
+
+/// The final answer to send upstream when no branch answered 2xx (RFC 3261
+/// §16.7.6): the lowest response class wins (3xx, then 4xx, then 5xx);
+/// answers of a phone beat our own `408`/`503`; a `503` becomes `500`.
+fn best_final(ends: &[Option<BranchEnd>]) -> Option<BranchEnd> {
+    let code = |e: &BranchEnd| match e {
+        Ok(r) => r.status_code.code(),
+        Err(c) => *c,
+    };
+    let best = ends
+        .iter()
+        .flatten()
+        .min_by_key(|e| (code(e) / 100, e.is_err()))?
+        .clone();
+    Some(match best {
+        Ok(mut r) if r.status_code.code() == 503 => {
+            r.status_code = StatusCode::ServerInternalError;
+            Ok(r)
+        }
+        other => other,
+    })
+}
+
+/// Drives one branch's client transaction: every response goes to
+/// `events` tagged with `idx`, `None` when the transaction is over. A
+/// message on `cancel` sends the CANCEL of an INVITE; after that, or once
+/// the fork is over, the branch waits at most [`ACK_WAIT`] for the phone to
+/// finish (an unanswered branch lives at most [`DIALOG_IDLE`]).
+async fn run_branch(
+    idx: usize,
+    mut client: Transaction,
+    invite: Option<Request>,
+    events: tokio::sync::mpsc::Sender<(usize, Option<Response>)>,
+    mut cancel: tokio::sync::oneshot::Receiver<()>,
+) {
+    let mut listening = true;
+    let mut until = tokio::time::Instant::now() + DIALOG_IDLE;
+    loop {
+        tokio::select! {
+            m = client.receive() => match m {
+                Some(SipMessage::Response(r)) => {
+                    let _ = events.send((idx, Some(r))).await;
+                }
+                Some(_) => {}
+                None => {
+                    let _ = events.send((idx, None)).await;
+                    return;
+                }
+            },
+            c = &mut cancel, if listening => {
+                listening = false;
+                if c.is_ok() && let Some(inv) = &invite {
+                    let _ = client.send_cancel(cancel_for(inv)).await;
+                }
+                // Cancelled, or the fork is over (its end of the channel
+                // is gone): finish within ACK_WAIT.
+                until = tokio::time::Instant::now() + ACK_WAIT;
+            }
+            () = tokio::time::sleep_until(until) => {
+                let _ = events.send((idx, None)).await;
+                return;
+            }
+        }
+    }
+}
+
+impl Server {
+    /// The Request-URI of a call to `number` on the trunk: its configured
+    /// TLS name for `transport = "tls"`, else its address.
+    fn trunk_uri(&self, number: &str, addr: &SipAddr) -> String {
+        let hp = socket_of(addr).map(host_port).unwrap_or_default();
+        match &self.cfg.trunk {
+            Some(t) if t.transport == "tls" => {
+                let port = socket_of(addr).map_or(5061, |a| a.port());
+                let name = t.server_name();
+                let name = if name.contains(':') {
+                    format!("[{name}]")
+                } else {
+                    name.to_owned()
+                };
+                format!("sip:{number}@{name}:{port};transport=tls")
+            }
+            _ => format!("sip:{number}@{hp}"),
+        }
+    }
+
+    /// For TCP/TLS, the connection to `dest` (opened now when none is
+    /// open; for the trunk over TLS that includes the certificate check),
+    /// so a peer that cannot be reached is answered `503` at once instead
+    /// of after the transaction timeout. `Ok(None)` for UDP.
+    async fn connection_for(
+        &self,
+        dest: &SipAddr,
+    ) -> Result<Option<rsipstack::transport::SipConnection>, ()> {
+        if !matches!(
+            dest.r#type,
+            Some(rsipstack::sip::Transport::Tcp | rsipstack::sip::Transport::Tls)
+        ) {
+            return Ok(None);
+        }
+        match self.endpoint.transport_layer.lookup(dest, None).await {
+            Ok((conn, _)) => Ok(Some(conn)),
+            Err(e) => {
+                tracing::warn!(destination = %dest, error = %e, "cannot reach the next hop");
+                Err(())
+            }
+        }
+    }
+
+    /// OPTIONS to a user (the server's own OPTIONS, without a user, are
+    /// answered in `handle`): after the access rules and authentication,
+    /// a registered extension gets it on every contact (the best answer is
+    /// relayed), an extension with no contact is `480`, anything else `404`.
+    pub(super) async fn options(&self, mut tx: Transaction, view: &SipRequestView<'_>, wire: &str) {
+        let Some(src) = via_source(view) else {
+            let _ = tx.reply(StatusCode::BadRequest).await;
+            return;
+        };
+        let ip = src.ip();
+        let account = view.from_user().and_then(|u| UserId::new(u).ok());
+        let mut req = AccessRequest::new(ip, Channel::SipCall);
+        req.account = account.as_ref();
+        if !self.guard.access().check(&req).is_allowed() {
+            let _ = tx.reply(StatusCode::Forbidden).await;
+            return;
+        }
+        let route = self.route(view).await;
+        if let Err(StatusCode::Forbidden) = route {
+            let _ = tx.reply(StatusCode::Forbidden).await;
+            return;
+        }
+        // Authenticate before saying whether an extension exists or is
+        // registered, and before anything reaches a phone.
+        if self.authenticate_call(&mut tx, view, ip).await.is_none() {
+            return;
+        }
+        let (user, targets) = match route {
+            Ok(Route::Local { user, targets }) => (user, targets),
+            // OPTIONS is not relayed to the trunk.
+            Ok(Route::Trunk(_)) => {
+                let _ = tx.reply(StatusCode::NotFound).await;
+                return;
+            }
+            Err(status) => {
+                let _ = tx.reply(status).await;
+                return;
+            }
+        };
+        let mask = self.cfg.proxy.mask_callees.iter().any(|m| *m == user);
+        let (uri, dest) = &targets[0];
+        let me = self.me_for(dest, view.request_uri.host);
+        if targets.len() > 1 {
+            self.fork(&mut tx, wire, &targets, None, mask, &me, view.call_id)
+                .await;
+        } else {
+            self.forward(
+                &mut tx,
+                wire,
+                Some(uri),
+                dest,
+                None,
+                mask,
+                &me,
+                view.call_id,
+            )
+            .await;
+        }
+    }
+
+    /// Parallel forking (RFC 3261 §16.7) of `wire` to every target: the
+    /// first 2xx is relayed and the other branches are cancelled; without a
+    /// 2xx the best final answer is relayed once every branch has ended (a
+    /// 6xx at once, cancelling the rest). Provisional answers are relayed;
+    /// a CANCEL of the caller cancels every branch. For an INVITE the ACK
+    /// of the 2xx goes to the answering phone, which becomes the callee of
+    /// the call `call_id` in the dialog table.
+    #[allow(clippy::too_many_arguments)]
+    async fn fork(
+        &self,
+        tx: &mut Transaction,
+        wire: &str,
+        targets: &[(String, SipAddr)],
+        record_route: Option<&str>,
+        mask: bool,
+        me: &str,
+        call_id: &str,
+    ) -> Forwarded {
+        // Build every branch's request first: a request that cannot be
+        // rewritten is refused before anything is sent.
+        let mut requests = Vec::with_capacity(targets.len());
+        for (uri, dest) in targets {
+            let via = format!(
+                "SIP/2.0/{} {me};branch={};rport",
+                transport_token(dest),
+                new_branch()
+            );
+            let text =
+                match rewrite_request(wire, Some(uri), &via, record_route, &|h| self.is_me(h)) {
+                    Ok(t) => t,
+                    Err(code) => {
+                        let _ = tx.reply(StatusCode::from(code)).await;
+                        return Forwarded::Failed(CallOutcome::Failed);
+                    }
+                };
+            let text = if mask {
+                match okcc_sip::masking::mask_caller(
+                    text.as_bytes(),
+                    self.cfg.proxy.mask_mode,
+                    &self.limits,
+                )
+                .map(String::from_utf8)
+                {
+                    Ok(Ok(s)) => s,
+                    _ => {
+                        // Never send an unmasked number to a masked phone.
+                        tracing::warn!("cannot mask the caller; request refused");
+                        let _ = tx.reply(StatusCode::ServerInternalError).await;
+                        return Forwarded::Failed(CallOutcome::Failed);
+                    }
+                }
+            } else {
+                text
+            };
+            let Ok(req) = Request::try_from(text.as_str()) else {
+                let _ = tx.reply(StatusCode::ServerInternalError).await;
+                return Forwarded::Failed(CallOutcome::Failed);
+            };
+            let Ok(key) = TransactionKey::from_request(&req, TransactionRole::Client) else {
+                let _ = tx.reply(StatusCode::ServerInternalError).await;
+                return Forwarded::Failed(CallOutcome::Failed);
+            };
+            requests.push((req, key, dest.clone()));
+        }
+        let invite = requests
+            .first()
+            .is_some_and(|(r, _, _)| r.method == Method::Invite);
+        let (events_tx, mut events) = tokio::sync::mpsc::channel(16 * targets.len().max(1));
+        let mut cancels: Vec<Option<tokio::sync::oneshot::Sender<()>>> = Vec::new();
+        let mut ends: Vec<Option<BranchEnd>> = Vec::new();
+        let mut dests = Vec::new();
+        for (idx, (req, key, dest)) in requests.into_iter().enumerate() {
+            dests.push(dest.clone());
+            let Ok(conn) = self.connection_for(&dest).await else {
+                cancels.push(None);
+                ends.push(Some(Err(503)));
+                continue;
+            };
+            let template = invite.then(|| req.clone());
+            let mut client = Transaction::new_client(key, req, Arc::clone(&self.endpoint), conn);
+            client.destination = Some(dest);
+            if client.send().await.is_err() {
+                cancels.push(None);
+                ends.push(Some(Err(503)));
+                continue;
+            }
+            let (ctx, crx) = tokio::sync::oneshot::channel();
+            cancels.push(Some(ctx));
+            ends.push(None);
+            tokio::spawn(run_branch(idx, client, template, events_tx.clone(), crx));
+        }
+        drop(events_tx);
+        let cancel_rest = |cancels: &mut [Option<tokio::sync::oneshot::Sender<()>>],
+                           ends: &[Option<BranchEnd>],
+                           keep: Option<usize>| {
+            for (i, c) in cancels.iter_mut().enumerate() {
+                if Some(i) != keep
+                    && ends[i].is_none()
+                    && let Some(c) = c.take()
+                {
+                    let _ = c.send(());
+                }
+            }
+        };
+        let mut winner: Option<usize> = None;
+        let mut cancelled = false;
+        let mut server_open = true;
+        let mut events_open = true;
+        let mut ack_deadline: Option<tokio::time::Instant> = None;
+        loop {
+            if winner.is_none() && ends.iter().all(Option::is_some) {
+                let outcome = match best_final(&ends) {
+                    Some(Ok(resp)) => {
+                        let code = resp.status_code.code();
+                        if let Some(up) = strip_top_via(&resp) {
+                            let _ = tx.respond(up).await;
+                        }
+                        code
+                    }
+                    Some(Err(code)) => {
+                        let _ = tx.reply(StatusCode::from(code)).await;
+                        code
+                    }
+                    None => {
+                        let _ = tx.reply(StatusCode::ServiceUnavailable).await;
+                        503
+                    }
+                };
+                return Forwarded::Failed(if cancelled || outcome == 487 {
+                    CallOutcome::Cancelled
+                } else {
+                    CallOutcome::Failed
+                });
+            }
+            let sleep_until = ack_deadline
+                .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                ev = events.recv(), if events_open => match ev {
+                    Some((i, Some(resp))) => {
+                        let code = resp.status_code.code();
+                        if code == 100 || ends[i].is_some() && code >= 300 {
+                            continue;
+                        }
+                        if code < 200 {
+                            if winner.is_none() && let Some(up) = strip_top_via(&resp) {
+                                let _ = tx.respond(up).await;
+                            }
+                        } else if code < 300 {
+                            match winner {
+                                None => {
+                                    winner = Some(i);
+                                    if invite
+                                        && let Some(c) = self.calls.lock().get_mut(call_id)
+                                    {
+                                        c.callee.addr = dests[i].clone();
+                                        c.callee.tag = to_tag(&resp);
+                                        c.answered = true;
+                                    }
+                                    if let Some(up) = strip_top_via(&resp) {
+                                        let _ = tx.respond(up).await;
+                                    }
+                                    ends[i] = Some(Ok(resp));
+                                    cancel_rest(&mut cancels, &ends, Some(i));
+                                    if !invite {
+                                        return Forwarded::Answered;
+                                    }
+                                    ack_deadline
+                                        .get_or_insert_with(|| tokio::time::Instant::now() + ACK_WAIT);
+                                }
+                                // A retransmission of the winning 2xx.
+                                Some(w) if w == i => {
+                                    if let Some(up) = strip_top_via(&resp) {
+                                        let _ = tx.respond(up).await;
+                                    }
+                                }
+                                Some(_) => {
+                                    // A second phone answered before its
+                                    // CANCEL arrived: it is not relayed; with
+                                    // no ACK that phone ends the call itself
+                                    // (RFC 3261 §13.3.1.4).
+                                    tracing::info!(call_id, branch = i, "second 2xx of a forked call not relayed");
+                                    ends[i] = Some(Ok(resp));
+                                }
+                            }
+                        } else {
+                            let six = code >= 600;
+                            ends[i] = Some(Ok(resp.clone()));
+                            if six && winner.is_none() {
+                                cancel_rest(&mut cancels, &ends, None);
+                                if let Some(up) = strip_top_via(&resp) {
+                                    let _ = tx.respond(up).await;
+                                }
+                                return Forwarded::Failed(CallOutcome::Failed);
+                            }
+                        }
+                    }
+                    Some((i, None)) => {
+                        if ends[i].is_none() {
+                            ends[i] = Some(Err(408));
+                        }
+                    }
+                    None => {
+                        events_open = false;
+                        for e in &mut ends {
+                            e.get_or_insert(Err(408));
+                        }
+                        if winner.is_some() && ack_deadline.is_none() {
+                            return Forwarded::Answered;
+                        }
+                    }
+                },
+                m = tx.receive(), if server_open => match m {
+                    Some(SipMessage::Request(r)) if r.method == Method::Cancel => {
+                        if winner.is_none() {
+                            cancelled = true;
+                            cancel_rest(&mut cancels, &ends, None);
+                        }
+                    }
+                    Some(SipMessage::Request(r)) if r.method == Method::Ack => {
+                        if let Some(w) = winner {
+                            self.forward_ack(&r, &dests[w], me, mask).await;
+                            return Forwarded::Answered;
+                        }
+                    }
+                    Some(_) => {}
+                    None => server_open = false,
+                },
+                () = tokio::time::sleep_until(sleep_until) => {
+                    if winner.is_some() {
+                        // No ACK for the 2xx: the call is up as far as the
+                        // callee knows; BYE (or the idle expiry) ends it.
+                        return Forwarded::Answered;
+                    }
+                }
+            }
         }
     }
 }
