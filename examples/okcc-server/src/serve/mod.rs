@@ -12,8 +12,10 @@
 pub(crate) mod config;
 pub(crate) mod hooks;
 mod http_conn;
+pub(crate) mod outage;
 pub(crate) mod proxy;
 pub(crate) mod registrar;
+pub(crate) mod sync;
 pub(crate) mod tls;
 
 use std::net::{IpAddr, SocketAddr};
@@ -60,6 +62,12 @@ struct Server {
     /// Which scope owns each extension.
     directory: Arc<dyn crate::http::Directory>,
     bindings: Box<dyn RegistrationStore>,
+    /// Last known accounts, for REGISTER while the database is down.
+    accounts: outage::AccountCache,
+    /// The audit sink (spills while the database is down).
+    audit: Arc<outage::SpillingAudit>,
+    /// Rules and bans shared with the other nodes.
+    cluster: Arc<sync::Cluster>,
     guard: Arc<Guard>,
     metrics: Arc<Metrics>,
     limits: Limits,
@@ -175,13 +183,23 @@ async fn serve(cfg: Config) -> Result<(), String> {
     let digest = DigestServer::new(digest_cfg);
     let tenants = proxy::TenantCache::default();
     let toll = Arc::new(proxy::toll_stage(&cfg, Arc::clone(&tenants))?);
-    let db = crate::backup::open_config(&cfg).await?;
+    let mut db = crate::backup::open_config(&cfg).await?;
+    // Every audit event goes through the sink: spilled to the data
+    // directory while the database is down, replayed when it is back.
+    let audit = outage::SpillingAudit::start(Arc::clone(&db.audit), &cfg.data_dir);
+    db.audit = Arc::clone(&audit) as Arc<dyn okcc_audit::AuditStore>;
     let guard = Arc::new(build_guard(
         &cfg,
         digest,
         Arc::clone(&toll),
         Arc::clone(&db.credentials),
     )?);
+    let file_rules = cfg
+        .rules
+        .as_deref()
+        .map(crate::access::load_rules)
+        .transpose()?;
+    let cluster = sync::Cluster::open(&db, Arc::clone(&guard), file_rules).await?;
     let bindings = FileRegistrationStore::open(cfg.data_dir.join("bindings.json"))
         .map_err(|e| e.to_string())?;
     let gauges = Arc::new(crate::monitor::Gauges::default());
@@ -191,6 +209,7 @@ async fn serve(cfg: Config) -> Result<(), String> {
     let api = api_state(
         &cfg,
         &db,
+        Arc::clone(&cluster),
         Arc::clone(&guard),
         Arc::clone(&gauges),
         Arc::clone(&alerts),
@@ -209,6 +228,7 @@ async fn serve(cfg: Config) -> Result<(), String> {
     }
 
     let token = CancellationToken::new();
+    cluster.spawn(&token);
     let transport = TransportLayer::new(token.clone());
     transport.set_stream_idle_timeout(Duration::from_secs(cfg.tcp_idle_timeout_secs));
     let (g, m) = (Arc::clone(&guard), Arc::clone(&metrics));
@@ -272,6 +292,9 @@ async fn serve(cfg: Config) -> Result<(), String> {
         credentials: Arc::clone(&db.credentials),
         directory: Arc::clone(&db.directory),
         bindings: Box::new(bindings),
+        accounts: outage::AccountCache::default(),
+        audit,
+        cluster,
         guard,
         metrics,
         limits: Limits::default(),
@@ -395,6 +418,7 @@ async fn shutdown_signal() {
 fn api_state(
     cfg: &Config,
     db: &crate::backup::Stores,
+    cluster: Arc<sync::Cluster>,
     guard: Arc<Guard>,
     gauges: Arc<crate::monitor::Gauges>,
     alerts: Arc<crate::monitor::AlertBook>,
@@ -413,6 +437,7 @@ fn api_state(
         access: Arc::clone(guard.access()),
         review: Arc::new(okcc_core::review::MemoryReviewStore::new()),
         guard,
+        cluster: Some(cluster),
         gauges,
         alerts,
     };
@@ -441,10 +466,11 @@ async fn http_server(
     let metrics = move || {
         let s = Arc::clone(&server);
         async move {
-            let body = s.metrics.render(
+            let mut body = s.metrics.render(
                 s.bindings_count(),
                 hooks::ban_count(&s.guard, Instant::now()),
             );
+            body.push_str(&s.cluster.render_metrics());
             (
                 [(
                     axum::http::header::CONTENT_TYPE,
@@ -587,23 +613,33 @@ fn hdr(name: &str, value: String) -> Header {
 }
 
 impl Server {
-    /// The extension record and SIP credential of `user` in the shared store.
-    async fn account(
-        &self,
-        user: &str,
-    ) -> Result<
-        (
-            Option<crate::http::directory::ExtensionRecord>,
-            Option<okcc_core::credential::SipCredential>,
-        ),
-        okcc_core::StoreError,
-    > {
-        let ext = self.directory.extension(user).await?;
-        let cred = self
-            .credentials
-            .sip_credential(user, &self.cfg.realm)
-            .await?;
-        Ok((ext, cred))
+    /// The extension record and SIP credential of `user` in the shared
+    /// store; while the store does not answer (error, or no answer within
+    /// [`outage::ACCOUNT_TIMEOUT`]), the last value read for a known account.
+    async fn account(&self, user: &str) -> Result<outage::Account, okcc_core::StoreError> {
+        let read = async {
+            let ext = self.directory.extension(user).await?;
+            let cred = self
+                .credentials
+                .sip_credential(user, &self.cfg.realm)
+                .await?;
+            Ok::<_, okcc_core::StoreError>((ext, cred))
+        };
+        let err = match tokio::time::timeout(outage::ACCOUNT_TIMEOUT, read).await {
+            Ok(Ok(found)) => {
+                self.accounts.remember(user, &found);
+                return Ok(found);
+            }
+            Ok(Err(e)) => e,
+            Err(_) => okcc_core::StoreError::Unavailable("no answer in time".into()),
+        };
+        match self.accounts.get(user) {
+            Some(known) => {
+                tracing::warn!(error = %err, user, "credential store unavailable: using the last known account");
+                Ok(known)
+            }
+            None => Err(err),
+        }
     }
 
     /// Notes which tenant owns `user` for the toll stage.
@@ -754,6 +790,8 @@ impl Server {
                     .state()
                     .brute_force
                     .record_success(ip, Some(aor_user), Instant::now());
+                self.audit
+                    .sip_register(ip, account.as_ref(), tenant.clone());
             }
             Err(DigestFailure::Stale) => {
                 self.challenge(tx, true).await;
