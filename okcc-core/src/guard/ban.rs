@@ -33,7 +33,9 @@
 //! ```
 
 use std::collections::HashMap;
+use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -156,13 +158,38 @@ struct Entry {
     kind: BanKind,
 }
 
+/// Told of every ban a guard starts ([`BanTable::ban`] on a source not
+/// banned before), e.g. to write it to a [`BanStore`](super::BanStore)
+/// for the other nodes. Called with the table's lock held: it must not
+/// block (hand the ban to a bounded queue and return).
+///
+/// Not called for slides and escalations of a ban in force, for manual
+/// bans ([`BanTable::ban_manually`]: the operator's request writes those
+/// itself) nor for bans learned from elsewhere ([`BanTable::restore`]), so
+/// bans read from a store are never written back to it.
+pub trait BanObserver: Send + Sync {
+    /// A guard started `ban`.
+    fn banned(&self, ban: &Ban);
+}
+
 /// Bans by source address (`&mut self`; the pipeline keeps it behind one mutex
 /// with the guards).
-#[derive(Debug)]
 pub struct BanTable {
     config: BanConfig,
     origin: Option<Instant>,
     entries: HashMap<[u8; 16], Entry>,
+    observer: Option<Arc<dyn BanObserver>>,
+}
+
+impl fmt::Debug for BanTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BanTable")
+            .field("config", &self.config)
+            .field("origin", &self.origin)
+            .field("entries", &self.entries.len())
+            .field("observer", &self.observer.is_some())
+            .finish()
+    }
 }
 
 pub(crate) fn key(ip: IpAddr) -> [u8; 16] {
@@ -190,7 +217,14 @@ impl BanTable {
             config,
             origin: None,
             entries: HashMap::new(),
+            observer: None,
         }
+    }
+
+    /// Tells `observer` of every ban a guard starts from now on (see
+    /// [`BanObserver`]); `None` stops that.
+    pub fn set_observer(&mut self, observer: Option<Arc<dyn BanObserver>>) {
+        self.observer = observer;
     }
 
     /// The most memory the table takes at its capacity, in bytes (the hash
@@ -273,12 +307,13 @@ impl BanTable {
             offences: 0,
             kind,
         });
-        if e.until_ms > now_ms {
+        let started = if e.until_ms > now_ms {
             if e.kind != BanKind::Manual {
                 e.until_ms = e.until_ms.max(want.min(e.cap_ms));
                 e.kind = kind;
                 e.offences = e.offences.max(offences);
             }
+            false
         } else {
             *e = Entry {
                 until_ms: want,
@@ -286,9 +321,14 @@ impl BanTable {
                 offences,
                 kind,
             };
-        }
+            true
+        };
         let e = *e;
-        Self::make(origin, k, &e)
+        let ban = Self::make(origin, k, &e);
+        if started && let Some(o) = &self.observer {
+            o.banned(&ban);
+        }
+        ban
     }
 
     /// Extends `ip`'s ban in force to `duration` from `now` (within its
@@ -435,6 +475,38 @@ mod tests {
 
     fn secs(n: u64) -> Duration {
         Duration::from_secs(n)
+    }
+
+    #[test]
+    fn observer_hears_started_guard_bans_only() {
+        #[derive(Default)]
+        struct Heard(std::sync::Mutex<Vec<(IpAddr, BanKind)>>);
+        impl BanObserver for Heard {
+            fn banned(&self, ban: &Ban) {
+                self.0.lock().unwrap().push((ban.source, ban.kind));
+            }
+        }
+        let heard = Arc::new(Heard::default());
+        let mut t = BanTable::new(BanConfig::default());
+        t.set_observer(Some(Arc::clone(&heard) as Arc<dyn BanObserver>));
+        let (a, b, c) = (ip("192.0.2.1"), ip("192.0.2.2"), ip("192.0.2.3"));
+        let t0 = Instant::now();
+        t.ban(a, BanKind::Flood, secs(10), secs(25), 1, t0);
+        // A slide or an escalation of a ban in force is not a new ban.
+        t.ban(a, BanKind::Flood, secs(10), secs(25), 2, t0 + secs(1));
+        t.slide(a, secs(10), t0 + secs(2));
+        // Manual bans and bans learned from a store are not reported.
+        t.ban_manually(b, secs(60), t0);
+        t.restore(c, BanKind::Scanner, t0 + secs(60), 1, t0);
+        // After expiry a new ban starts again.
+        t.ban(a, BanKind::BruteForce, secs(10), secs(25), 1, t0 + secs(40));
+        assert_eq!(
+            *heard.0.lock().unwrap(),
+            vec![(a, BanKind::Flood), (a, BanKind::BruteForce)]
+        );
+        t.set_observer(None);
+        t.ban(c, BanKind::Flood, secs(10), secs(25), 1, t0 + secs(100));
+        assert_eq!(heard.0.lock().unwrap().len(), 2);
     }
 
     #[test]

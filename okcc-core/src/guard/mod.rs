@@ -16,7 +16,7 @@ pub mod store;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 
-pub use ban::{Ban, BanConfig, BanKind, BanTable};
+pub use ban::{Ban, BanConfig, BanKind, BanObserver, BanTable};
 pub use brute_force::{AccountAlert, BruteForceConfig, BruteForceGuard, FailureOutcome};
 pub use flood::{FloodConfig, FloodGuard};
 pub use scanner::{ScannerConfig, ScannerGuard};

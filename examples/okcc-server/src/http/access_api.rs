@@ -48,13 +48,17 @@ pub(crate) async fn get_rules(
 }
 
 fn current(state: &AppState) -> AccessRules {
-    AccessRules {
-        text: state
+    let text = match &state.inner.cluster {
+        Some(c) => c.api_text(),
+        None => state
             .inner
             .rule_text
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone(),
+    };
+    AccessRules {
+        text,
         block_foreign: state.inner.access.policy().blocks_foreign(),
     }
 }
@@ -84,7 +88,13 @@ pub(crate) async fn put_rules(
         &Owner::Platform,
     )
     .await?;
-    {
+    if let Some(cluster) = &state.inner.cluster {
+        // Stored for every node, then applied here.
+        cluster
+            .put_rules(&req.text)
+            .await
+            .map_err(|e| sync_error(e, "invalid-rules"))?;
+    } else {
         let mut text = state
             .inner
             .rule_text
@@ -116,6 +126,28 @@ pub(crate) async fn put_rules(
     Ok(Json(current(&state)))
 }
 
+/// A refused cluster write as an API error; `invalid` is the code of a
+/// change that does not form a policy.
+pub(crate) fn sync_error(e: crate::serve::sync::SyncError, invalid: &str) -> ApiError {
+    use crate::serve::sync::SyncError;
+    match e {
+        SyncError::Invalid(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, invalid, m),
+        SyncError::Conflict(m) => ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("another node changed the rules first, read them and retry: {m}"),
+        ),
+        SyncError::Unavailable(m) => {
+            tracing::error!(error = %m, "cluster store write failed");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store-unavailable",
+                "the rule and ban store is unavailable; nothing was changed",
+            )
+        }
+    }
+}
+
 /// `PUT /api/v1/access/block-foreign`
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -141,13 +173,20 @@ pub(crate) async fn block_foreign(
         &Owner::Platform,
     )
     .await?;
-    state.inner.access.set_block_foreign(req.on).map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "block-foreign-unavailable",
-            e.to_string(),
-        )
-    })?;
+    if let Some(cluster) = &state.inner.cluster {
+        cluster
+            .set_block_foreign(req.on)
+            .await
+            .map_err(|e| sync_error(e, "block-foreign-unavailable"))?;
+    } else {
+        state.inner.access.set_block_foreign(req.on).map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "block-foreign-unavailable",
+                e.to_string(),
+            )
+        })?;
+    }
     state
         .audit_change(
             &caller.principal,

@@ -203,10 +203,15 @@ pub(crate) async fn create_ban(
     let reason_detail =
         DetailValue::text(reason).map_err(|e| ApiError::bad_request(format!("reason: {e}")))?;
     let (now, wall) = (Instant::now(), SystemTime::now());
-    let ban = state
-        .inner
-        .guard
-        .ban(ip, Duration::from_secs(req.duration_secs), now);
+    let duration = Duration::from_secs(req.duration_secs);
+    let ban = match &state.inner.cluster {
+        // Stored for every node first, then applied here.
+        Some(c) => c
+            .ban(ip, duration)
+            .await
+            .map_err(|e| super::access_api::sync_error(e, "invalid-ban"))?,
+        None => state.inner.guard.ban(ip, duration, now),
+    };
     let view = {
         let mut notes = state
             .inner
@@ -259,8 +264,18 @@ pub(crate) async fn delete_ban(
     )
     .await?;
     let ip = parse_ip(&ip)?;
-    let Some(ban) = state.inner.guard.unban(ip, Instant::now()) else {
-        return Err(ApiError::not_found("ban"));
+    let (here, stored) = match &state.inner.cluster {
+        // Lifted in the store (every node), then here.
+        Some(c) => c
+            .unban(ip)
+            .await
+            .map_err(|e| super::access_api::sync_error(e, "invalid-ban"))?,
+        None => (state.inner.guard.unban(ip, Instant::now()), false),
+    };
+    let kind = match (&here, stored) {
+        (Some(ban), _) => ban.kind.code(),
+        (None, true) => "expired",
+        (None, false) => return Err(ApiError::not_found("ban")),
     };
     state
         .inner
@@ -269,8 +284,8 @@ pub(crate) async fn delete_ban(
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .0
         .remove(&ip);
-    let kind = DetailValue::text(ban.kind.code())
-        .map_err(|e| ApiError::internal(format!("audit event: {e}")))?;
+    let kind =
+        DetailValue::text(kind).map_err(|e| ApiError::internal(format!("audit event: {e}")))?;
     audit_ban(&state, &caller, Action::Unban, ip, &[("kind", kind)]).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -129,6 +129,9 @@ pub(crate) struct Shared {
     pub(crate) review: Arc<dyn ReviewStore>,
     /// The SIP guard pipeline, whose ban table the ban endpoints manage.
     pub(crate) guard: Arc<Guard>,
+    /// Rules and bans shared with the other nodes (`serve`); `None`: this
+    /// node's memory only (tests).
+    pub(crate) cluster: Option<Arc<crate::serve::sync::Cluster>>,
     /// The reasons given for manual bans.
     pub(crate) ban_notes: Mutex<bans::BanNotes>,
     /// Gauges the server updates (connections, SIP queue depth).
@@ -149,6 +152,8 @@ pub(crate) struct Stores {
     pub(crate) review: Arc<dyn ReviewStore>,
     /// The SIP guard (serve passes the running server's).
     pub(crate) guard: Arc<Guard>,
+    /// The cluster sync (serve passes the running server's).
+    pub(crate) cluster: Option<Arc<crate::serve::sync::Cluster>>,
     /// Gauges the server updates; the monitor reads them.
     pub(crate) gauges: Arc<Gauges>,
     /// Where the monitor ([`crate::monitor::spawn`]) records alerts.
@@ -188,6 +193,7 @@ impl AppState {
                 dummy_hash,
                 review: stores.review,
                 guard: stores.guard,
+                cluster: stores.cluster,
                 ban_notes: Mutex::new(bans::BanNotes::default()),
                 gauges: stores.gauges,
                 alerts: stores.alerts,
@@ -289,6 +295,7 @@ impl Stores {
             access,
             review: Arc::new(okcc_core::review::MemoryReviewStore::new()),
             guard: Arc::new(guard),
+            cluster: None,
             gauges: Arc::new(Gauges::default()),
             alerts: Arc::new(AlertBook::default()),
         }

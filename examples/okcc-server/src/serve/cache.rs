@@ -17,6 +17,12 @@
 //! Each cache holds at most [`MAX_ENTRIES`] entries; when full, expired
 //! entries are dropped, and if none were, the whole cache is. Errors are
 //! never cached.
+//!
+//! Database outage: a lookup the store fails, or does not answer within
+//! [`ACCOUNT_TIMEOUT`], is served from the last value read for that key,
+//! however old (entries outlive their TTL until the cache is full), so a
+//! phone registered before the outage keeps registering from memory. A key
+//! never read gets the store's error (`503` to the phone).
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
@@ -39,6 +45,19 @@ pub(crate) const ACCOUNT_TTL: Duration = Duration::from_secs(2);
 
 /// Most entries per cache.
 pub(crate) const MAX_ENTRIES: usize = 65_536;
+
+/// How long a lookup waits for the store before the last known value is
+/// used instead.
+pub(crate) const ACCOUNT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `read`, bounded by [`ACCOUNT_TIMEOUT`] (elapsed: `Unavailable`).
+async fn within<T>(
+    read: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    tokio::time::timeout(ACCOUNT_TIMEOUT, read)
+        .await
+        .unwrap_or_else(|_| Err(StoreError::Unavailable("no answer in time".into())))
+}
 
 /// A map of values that expire `ttl` after they were read.
 struct TtlCache<K, V> {
@@ -102,6 +121,45 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
             }
         }
         st.map.insert(key, (now, value));
+    }
+
+    /// The last value read for `key`, however old (for a store outage).
+    fn last<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
+        self.lock().map.get(key).map(|(_, v)| v.clone())
+    }
+
+    /// `read`'s result, cached under `key`; when the store fails, the last
+    /// known value of `key` (if any) instead of the error.
+    async fn read_through(
+        &self,
+        key: K,
+        read: impl std::future::Future<Output = Result<V, StoreError>>,
+    ) -> Result<V, StoreError>
+    where
+        K: Borrow<str>,
+    {
+        let now = Instant::now();
+        let generation = match self.get(key.borrow(), now) {
+            Ok(hit) => return Ok(hit),
+            Err(g) => g,
+        };
+        match within(read).await {
+            Ok(found) => {
+                self.store(key, found.clone(), generation, now);
+                Ok(found)
+            }
+            Err(e) => match self.last(key.borrow()) {
+                Some(known) => {
+                    tracing::warn!(error = %e, "account store unavailable: using the last known value");
+                    Ok(known)
+                }
+                None => Err(e),
+            },
+        }
     }
 
     /// Forgets `key` (after a change made through this process).
@@ -179,15 +237,9 @@ impl Directory for CachedDirectory {
         r
     }
     async fn extension(&self, name: &str) -> Result<Option<ExtensionRecord>, StoreError> {
-        let now = Instant::now();
-        let generation = match self.extensions.get(name, now) {
-            Ok(hit) => return Ok(hit),
-            Err(g) => g,
-        };
-        let found = self.inner.extension(name).await?;
         self.extensions
-            .store(name.to_owned(), found.clone(), generation, now);
-        Ok(found)
+            .read_through(name.to_owned(), self.inner.extension(name))
+            .await
     }
     async fn list_extensions(
         &self,
@@ -256,15 +308,9 @@ impl CredentialStore for CachedCredentials {
         user: &str,
         realm: &str,
     ) -> Result<Option<SipCredential>, StoreError> {
-        let key = sip_key(user, realm);
-        let now = Instant::now();
-        let generation = match self.sip.get(key.as_str(), now) {
-            Ok(hit) => return Ok(hit),
-            Err(g) => g,
-        };
-        let found = self.inner.sip_credential(user, realm).await?;
-        self.sip.store(key, found.clone(), generation, now);
-        Ok(found)
+        self.sip
+            .read_through(sip_key(user, realm), self.inner.sip_credential(user, realm))
+            .await
     }
     async fn list_sip_credentials(&self, page: Page) -> Result<PageOf<SipCredential>, StoreError> {
         self.inner.list_sip_credentials(page).await
@@ -395,5 +441,92 @@ mod tests {
         c.invalidate("x");
         c.store("x".to_owned(), 1, g, now);
         assert!(c.get("x", now).is_err());
+    }
+
+    /// A directory whose reads fail while `down` is set.
+    #[derive(Debug, Default)]
+    struct Flaky {
+        inner: MemoryDirectory,
+        down: std::sync::atomic::AtomicBool,
+    }
+
+    impl Flaky {
+        fn check(&self) -> Result<(), StoreError> {
+            if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+                Err(StoreError::Unavailable("database down".into()))
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    #[async_trait]
+    impl Directory for Flaky {
+        async fn insert_tenant(&self, t: TenantRecord) -> Result<(), StoreError> {
+            self.inner.insert_tenant(t).await
+        }
+        async fn tenant(&self, id: &TenantId) -> Result<Option<TenantRecord>, StoreError> {
+            self.inner.tenant(id).await
+        }
+        async fn list_tenants(&self, page: Page) -> Result<PageOf<TenantRecord>, StoreError> {
+            self.inner.list_tenants(page).await
+        }
+        async fn insert_user(&self, u: UserRecord) -> Result<(), StoreError> {
+            self.inner.insert_user(u).await
+        }
+        async fn user(&self, id: &UserId) -> Result<Option<UserRecord>, StoreError> {
+            self.inner.user(id).await
+        }
+        async fn save_user(&self, u: UserRecord) -> Result<(), StoreError> {
+            self.inner.save_user(u).await
+        }
+        async fn list_users(&self, h: &Owner, p: Page) -> Result<PageOf<UserRecord>, StoreError> {
+            self.inner.list_users(h, p).await
+        }
+        async fn user_count(&self) -> Result<usize, StoreError> {
+            self.inner.user_count().await
+        }
+        async fn insert_extension(&self, e: ExtensionRecord) -> Result<(), StoreError> {
+            self.inner.insert_extension(e).await
+        }
+        async fn extension(&self, name: &str) -> Result<Option<ExtensionRecord>, StoreError> {
+            self.check()?;
+            self.inner.extension(name).await
+        }
+        async fn list_extensions(
+            &self,
+            o: &Owner,
+            p: Page,
+        ) -> Result<PageOf<ExtensionRecord>, StoreError> {
+            self.inner.list_extensions(o, p).await
+        }
+        async fn all_extensions(&self, p: Page) -> Result<PageOf<ExtensionRecord>, StoreError> {
+            self.inner.all_extensions(p).await
+        }
+        async fn remove_extension(&self, n: &str) -> Result<Option<ExtensionRecord>, StoreError> {
+            self.inner.remove_extension(n).await
+        }
+    }
+
+    #[tokio::test]
+    async fn req_7_outage_serves_known_accounts_from_memory_and_unknown_ones_fail() {
+        let flaky = Arc::new(Flaky::default());
+        flaky.insert_extension(ext("1000", "a")).await.unwrap();
+        let ttl = Duration::from_millis(50);
+        let cached = CachedDirectory::new(Arc::clone(&flaky) as Arc<dyn Directory>, ttl);
+        assert_eq!(cached.extension("1000").await.unwrap(), Some(ext("1000", "a")));
+        flaky.down.store(true, std::sync::atomic::Ordering::SeqCst);
+        tokio::time::sleep(ttl + Duration::from_millis(20)).await;
+        // Expired, store down: the last known value.
+        assert_eq!(cached.extension("1000").await.unwrap(), Some(ext("1000", "a")));
+        // Never read: the store's error, not a made-up "absent".
+        assert!(matches!(
+            cached.extension("2000").await,
+            Err(StoreError::Unavailable(_))
+        ));
+        // Back up: fresh reads again (and errors were never cached).
+        flaky.down.store(false, std::sync::atomic::Ordering::SeqCst);
+        flaky.insert_extension(ext("2000", "b")).await.unwrap();
+        assert_eq!(cached.extension("2000").await.unwrap(), Some(ext("2000", "b")));
     }
 }

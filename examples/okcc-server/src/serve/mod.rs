@@ -15,8 +15,10 @@ mod auth;
 pub(crate) mod config;
 pub(crate) mod hooks;
 mod http_conn;
+pub(crate) mod outage;
 pub(crate) mod proxy;
 pub(crate) mod registrar;
+pub(crate) mod sync;
 pub(crate) mod tls;
 
 use std::net::{IpAddr, SocketAddr};
@@ -63,6 +65,8 @@ struct Server {
     /// Which scope owns each extension.
     directory: Arc<dyn crate::http::Directory>,
     bindings: Box<dyn RegistrationStore>,
+    /// Rules and bans shared with the other nodes.
+    cluster: Arc<sync::Cluster>,
     guard: Arc<Guard>,
     metrics: Arc<Metrics>,
     limits: Limits,
@@ -186,9 +190,15 @@ async fn serve(cfg: Config) -> Result<(), String> {
     let digest = DigestServer::new(digest_cfg);
     let tenants = proxy::TenantCache::default();
     let toll = Arc::new(proxy::toll_stage(&cfg, Arc::clone(&tenants))?);
-    // Account lookups (REGISTER, INVITE) cached for a short TTL; the REST
-    // API writes through the same caches, so its changes apply at once.
-    let db = cache::cached(crate::backup::open_config(&cfg).await?, cache::ACCOUNT_TTL);
+    let mut db = crate::backup::open_config(&cfg).await?;
+    // Every audit event goes through the sink: spilled to the data
+    // directory while the database is down, replayed when it is back.
+    let spill = outage::SpillingAudit::start(Arc::clone(&db.audit), &cfg.data_dir);
+    db.audit = spill as Arc<dyn okcc_audit::AuditStore>;
+    // Account lookups (REGISTER, INVITE) cached for a short TTL, and served
+    // from the last known value while the database does not answer; the
+    // REST API writes through the same caches, so its changes apply at once.
+    let db = cache::cached(db, cache::ACCOUNT_TTL);
     let sip_audit = audit::SipAudit::spawn(Arc::clone(&db.audit));
     let guard = Arc::new(build_guard(
         &cfg,
@@ -197,6 +207,12 @@ async fn serve(cfg: Config) -> Result<(), String> {
         Arc::clone(&db.credentials),
         Arc::clone(&sip_audit),
     )?);
+    let file_rules = cfg
+        .rules
+        .as_deref()
+        .map(crate::access::load_rules)
+        .transpose()?;
+    let cluster = sync::Cluster::open(&db, Arc::clone(&guard), file_rules).await?;
     let bindings = FileRegistrationStore::open(cfg.data_dir.join("bindings.json"))
         .map_err(|e| e.to_string())?;
     let gauges = Arc::new(crate::monitor::Gauges::default());
@@ -206,6 +222,7 @@ async fn serve(cfg: Config) -> Result<(), String> {
     let api = api_state(
         &cfg,
         &db,
+        Arc::clone(&cluster),
         Arc::clone(&guard),
         Arc::clone(&gauges),
         Arc::clone(&alerts),
@@ -224,6 +241,7 @@ async fn serve(cfg: Config) -> Result<(), String> {
     }
 
     let token = CancellationToken::new();
+    cluster.spawn(&token);
     let transport = TransportLayer::new(token.clone());
     transport.set_stream_idle_timeout(Duration::from_secs(cfg.tcp_idle_timeout_secs));
     transport.set_whitelist(hooks::whitelist(Arc::clone(&guard), Arc::clone(&metrics)));
@@ -282,6 +300,7 @@ async fn serve(cfg: Config) -> Result<(), String> {
         audit: Arc::clone(&sip_audit),
         directory: Arc::clone(&db.directory),
         bindings: Box::new(bindings),
+        cluster,
         guard,
         metrics,
         limits: Limits::default(),
@@ -410,6 +429,7 @@ async fn shutdown_signal() {
 fn api_state(
     cfg: &Config,
     db: &crate::backup::Stores,
+    cluster: Arc<sync::Cluster>,
     guard: Arc<Guard>,
     gauges: Arc<crate::monitor::Gauges>,
     alerts: Arc<crate::monitor::AlertBook>,
@@ -428,6 +448,7 @@ fn api_state(
         access: Arc::clone(guard.access()),
         review: Arc::new(okcc_core::review::MemoryReviewStore::new()),
         guard,
+        cluster: Some(cluster),
         gauges,
         alerts,
     };
@@ -464,6 +485,7 @@ async fn http_server(
                 "# TYPE okcc_sip_audit_dropped_total counter\nokcc_sip_audit_dropped_total {}\n",
                 s.audit.dropped()
             ));
+            body.push_str(&s.cluster.render_metrics());
             (
                 [(
                     axum::http::header::CONTENT_TYPE,
