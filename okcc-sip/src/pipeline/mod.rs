@@ -583,7 +583,6 @@ impl Guard {
     pub fn pre_parse(&self, source: IpAddr, now: Instant) -> Decision {
         match self.pre_parse_flow(source, now, false) {
             Flow::Stop(_, d) => d,
-            Flow::Trusted => Decision::Allow,
             Flow::Continue if self.config.flood_at_pre_parse => {
                 let d = {
                     let mut st = self.state();
@@ -600,7 +599,7 @@ impl Guard {
                 }
                 d
             }
-            Flow::Continue => Decision::Allow,
+            Flow::Trusted | Flow::Continue => Decision::Allow,
         }
     }
 
