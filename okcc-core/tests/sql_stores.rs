@@ -356,7 +356,10 @@ mod sqlite_review {
                 original.replace("Hello {name}", "Hello {name"),
                 "stored template does not parse",
             ),
-            ("{\"version\":1}".to_owned(), "review item JSON does not decode"),
+            (
+                "{\"version\":1}".to_owned(),
+                "review item JSON does not decode",
+            ),
         ];
         for (json, expected) in cases {
             assert_ne!(json, original);

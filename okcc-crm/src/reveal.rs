@@ -326,7 +326,14 @@ mod tests {
         let a = TenantId::new("acme").unwrap();
         let book = RevealBook::new(RevealPolicy::default());
         let new = book
-            .request(&a, CustomerId(1), &u("agent"), " callback ", RevealCounts::default(), t(0))
+            .request(
+                &a,
+                CustomerId(1),
+                &u("agent"),
+                " callback ",
+                RevealCounts::default(),
+                t(0),
+            )
             .unwrap();
         assert_eq!(new.state, RevealState::Pending);
         assert_eq!(new.reason, "callback");
@@ -373,7 +380,14 @@ mod tests {
             Err(RevealError::TooManyPending { max: 3 })
         );
         assert_eq!(
-            book.request(&a, CustomerId(1), &u("agent"), " ", RevealCounts::default(), t(0)),
+            book.request(
+                &a,
+                CustomerId(1),
+                &u("agent"),
+                " ",
+                RevealCounts::default(),
+                t(0)
+            ),
             Err(RevealError::BadReason)
         );
         assert_eq!(utc_day_start(t(86_400 + 5)), t(86_400));

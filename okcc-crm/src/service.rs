@@ -29,8 +29,8 @@ use crate::audit::{AuditUnavailable, CrmAction, CrmAudit, CrmEvent, CrmOutcome};
 use crate::customer::{CustomerFields, CustomerId};
 use crate::error::{CrmError, FieldError};
 use crate::reveal::{RevealBook, RevealId, RevealPolicy, RevealRequest, utc_day_start};
-use crate::store::{MemoryRevealStore, RevealStore};
 use crate::store::{CustomerQuery, CustomerStore};
+use crate::store::{MemoryRevealStore, RevealStore};
 use crate::view::{CustomerView, NumberAccess};
 
 /// A search as a user types it.
@@ -645,7 +645,10 @@ impl CrmService {
         self.check(&ctx, Permission::NumberRevealApprove).await?;
         let page = self
             .reveals
-            .pending(tenant, okcc_core::store::Page::first(okcc_core::store::Page::MAX_LIMIT))
+            .pending(
+                tenant,
+                okcc_core::store::Page::first(okcc_core::store::Page::MAX_LIMIT),
+            )
             .await?;
         Ok(page.items)
     }

@@ -151,7 +151,12 @@ fn req_7_review_decision_and_reveal_approval_survive_a_restart() {
     let r = server.request("GET", &format!("{items}/greeting@acme"), Some(&root), None);
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["status"], "approved", "{}", r.text);
-    let r = server.request("GET", &format!("{items}?status=approved"), Some(&boss), None);
+    let r = server.request(
+        "GET",
+        &format!("{items}?status=approved"),
+        Some(&boss),
+        None,
+    );
     assert_eq!(r.status, 200, "{}", r.text);
     assert!(r.text.contains("greeting"), "{}", r.text);
 
@@ -164,7 +169,12 @@ fn req_7_review_decision_and_reveal_approval_survive_a_restart() {
         "{}",
         seen.text
     );
-    let list = server.request("GET", "/api/v1/tenants/acme/reveal-requests", Some(&boss), None);
+    let list = server.request(
+        "GET",
+        "/api/v1/tenants/acme/reveal-requests",
+        Some(&boss),
+        None,
+    );
     assert_eq!(list.status, 200, "{}", list.text);
     let ids: Vec<u64> = list.body["items"]
         .as_array()

@@ -6,8 +6,6 @@
 //! `core_tenant_ceiling`. The same SQL runs on both, written once by a
 //! macro.
 
-use crate::store::StoreError;
-
 /// Implements `RoleStore` for `$store` (a struct with a `pool`); `$begin`
 /// starts a write transaction.
 macro_rules! impl_sql_role_store {

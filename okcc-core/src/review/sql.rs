@@ -51,7 +51,9 @@ pub(crate) struct Row {
 /// An item as columns.
 pub(crate) fn row_of(item: &ReviewItem) -> Result<Row, StoreError> {
     let (kind, source, preview, voice) = match item.content_for_store() {
-        ReviewContent::Voice { bytes, .. } => (ContentKind::Voice, None, None, Some(bytes.to_vec())),
+        ReviewContent::Voice { bytes, .. } => {
+            (ContentKind::Voice, None, None, Some(bytes.to_vec()))
+        }
         ReviewContent::Tts { template, preview } => (
             ContentKind::Tts,
             Some(template.source().to_owned()),
@@ -102,13 +104,9 @@ pub(crate) fn item_of(
     let stored: StoredItem = from_json(item, "review item JSON does not decode")?;
     let hash = ContentHash::from_hex(&stored.hash)
         .ok_or_else(|| corrupt("review item hash is not 64 hex digits"))?;
-    let content = ReviewContent::restore(
-        stored.kind,
-        stored.source.as_deref(),
-        stored.preview,
-        voice,
-    )
-    .map_err(corrupt)?;
+    let content =
+        ReviewContent::restore(stored.kind, stored.source.as_deref(), stored.preview, voice)
+            .map_err(corrupt)?;
     ReviewItem::restore(
         id,
         owner,

@@ -31,8 +31,13 @@ fn who(name: &str, home: Owner, role: BuiltinRole) -> Principal {
     Principal::new(user, home, [&r], c)
 }
 
+/// Who submits content for `owner`: a tenant's supervisor, or the
+/// platform admin for platform content.
 fn supervisor(owner: &Owner) -> Principal {
-    who("sup", owner.clone(), BuiltinRole::Supervisor)
+    match owner {
+        Owner::Platform => who("root", Owner::Platform, BuiltinRole::PlatformAdmin),
+        Owner::Tenant(_) => who("sup", owner.clone(), BuiltinRole::Supervisor),
+    }
 }
 
 fn reviewer() -> Principal {
@@ -206,15 +211,9 @@ pub async fn list_by_owner_and_state_in_pages(store: &dyn ReviewStore) {
     let p1 = store.list(&acme, None, Page::first(2)).await.unwrap();
     assert_eq!(ids(&p1), ["a", "b"]);
     assert_eq!(p1.next.as_deref(), Some("b"));
-    let p2 = store
-        .list(&acme, None, Page::after("b", 2))
-        .await
-        .unwrap();
+    let p2 = store.list(&acme, None, Page::after("b", 2)).await.unwrap();
     assert_eq!(ids(&p2), ["c", "d"]);
-    let p3 = store
-        .list(&acme, None, Page::after("d", 2))
-        .await
-        .unwrap();
+    let p3 = store.list(&acme, None, Page::after("d", 2)).await.unwrap();
     assert_eq!(ids(&p3), ["e"]);
     assert_eq!(p3.next, None);
 

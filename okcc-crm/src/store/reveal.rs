@@ -61,8 +61,11 @@ pub trait RevealStore: Debug + Send + Sync + 'static {
     ) -> Result<RevealRequest, StoreError>;
 
     /// The request `id` of `tenant`, with its version.
-    async fn get(&self, tenant: &TenantId, id: RevealId)
-    -> Result<Option<StoredReveal>, StoreError>;
+    async fn get(
+        &self,
+        tenant: &TenantId,
+        id: RevealId,
+    ) -> Result<Option<StoredReveal>, StoreError>;
 
     /// Replaces the state of request `id` of `tenant` if its version is
     /// `expected_version` ([`StoreError::Conflict`] if it changed,

@@ -54,9 +54,12 @@ pub(crate) fn state_columns(
             Some(ns_of(*at)),
             Some(ns_of(*expires)),
         ),
-        RevealState::Denied { by, at } => {
-            ("denied", Some(by.as_str().to_owned()), Some(ns_of(*at)), None)
-        }
+        RevealState::Denied { by, at } => (
+            "denied",
+            Some(by.as_str().to_owned()),
+            Some(ns_of(*at)),
+            None,
+        ),
     }
 }
 
@@ -91,9 +94,7 @@ pub(crate) fn stored_of(
     let request = RevealRequest {
         id: RevealId(u64::try_from(id).map_err(|_| corrupt("negative reveal id"))?),
         tenant: tenant.clone(),
-        customer: CustomerId(
-            u64::try_from(customer).map_err(|_| corrupt("negative customer id"))?,
-        ),
+        customer: CustomerId(u64::try_from(customer).map_err(|_| corrupt("negative customer id"))?),
         requester: user(requester)?,
         reason,
         requested_at: time_of(requested_ns),

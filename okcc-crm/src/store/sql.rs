@@ -44,7 +44,6 @@ pub(crate) async fn migrate_postgres(pool: &sqlx::PgPool) -> Result<(), StoreErr
     .await
 }
 
-
 /// A stored value that does not decode.
 #[derive(Debug, thiserror::Error)]
 #[error("corrupt customer row: {0}")]

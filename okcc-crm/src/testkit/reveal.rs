@@ -14,9 +14,7 @@ use okcc_core::store::Page;
 use okcc_core::{StoreError, TenantId, UserId};
 
 use crate::customer::CustomerId;
-use crate::reveal::{
-    RevealBook, RevealCounts, RevealId, RevealPolicy, RevealState, utc_day_start,
-};
+use crate::reveal::{RevealBook, RevealCounts, RevealId, RevealPolicy, RevealState, utc_day_start};
 use crate::store::RevealStore;
 
 fn tenant(name: &str) -> TenantId {
@@ -51,7 +49,14 @@ async fn file(
     let day = utc_day_start(at);
     let counts = store.counts(tenant, who, day).await.unwrap();
     let new = rules
-        .request(tenant, CustomerId(customer), who, "customer asked", counts, at)
+        .request(
+            tenant,
+            CustomerId(customer),
+            who,
+            "customer asked",
+            counts,
+            at,
+        )
         .unwrap();
     store.insert(new, counts, day).await.unwrap()
 }
@@ -88,7 +93,10 @@ pub async fn filing_is_checked_against_the_counts(store: &dyn RevealStore) {
     );
     let auto = book(1);
     let first = file(store, &auto, &acme, 1, &agent, t(0)).await;
-    assert!(matches!(first.state, RevealState::Approved { by: None, .. }));
+    assert!(matches!(
+        first.state,
+        RevealState::Approved { by: None, .. }
+    ));
     let second = file(store, &auto, &acme, 2, &agent, t(1)).await;
     assert_eq!(second.state, RevealState::Pending);
     let counts = store.counts(&acme, &agent, day).await.unwrap();
@@ -133,7 +141,10 @@ pub async fn filing_is_checked_against_the_counts(store: &dyn RevealStore) {
         x.is_ok() != y.is_ok(),
         "exactly one concurrent filing wins: {x:?} {y:?}"
     );
-    assert!(matches!(x.err().or(y.err()), Some(StoreError::Conflict { .. })));
+    assert!(matches!(
+        x.err().or(y.err()),
+        Some(StoreError::Conflict { .. })
+    ));
     assert_eq!(
         store.counts(&acme, &agent, day).await.unwrap(),
         RevealCounts::new(2, 1)
@@ -147,7 +158,9 @@ pub async fn decisions_are_version_checked(store: &dyn RevealStore) {
     let rules = book(0);
     let r = file(store, &rules, &acme, 1, &user("agent"), t(0)).await;
     let approved = rules.decide(&acme, &r, &user("boss"), true, t(5)).unwrap();
-    let denied = rules.decide(&acme, &r, &user("boss2"), false, t(5)).unwrap();
+    let denied = rules
+        .decide(&acme, &r, &user("boss2"), false, t(5))
+        .unwrap();
     let after = store
         .set_state(&acme, r.id, approved.clone(), 1)
         .await
@@ -174,7 +187,9 @@ pub async fn decisions_are_version_checked(store: &dyn RevealStore) {
     ));
     // A denial round-trips too.
     let r2 = file(store, &rules, &acme, 2, &user("agent"), t(6)).await;
-    let no = rules.decide(&acme, &r2, &user("boss"), false, t(7)).unwrap();
+    let no = rules
+        .decide(&acme, &r2, &user("boss"), false, t(7))
+        .unwrap();
     let after = store.set_state(&acme, r2.id, no.clone(), 1).await.unwrap();
     assert_eq!(after.request.state, no);
     assert_eq!(store.get(&acme, r2.id).await.unwrap().unwrap(), after);
@@ -189,7 +204,10 @@ pub async fn grants_are_per_user_record_and_time(store: &dyn RevealStore) {
     let rules = book(0);
     let r = file(store, &rules, &acme, 7, &agent, t(0)).await;
     assert_eq!(
-        store.grant(&acme, CustomerId(7), &agent, t(1)).await.unwrap(),
+        store
+            .grant(&acme, CustomerId(7), &agent, t(1))
+            .await
+            .unwrap(),
         None
     );
     let ok = rules.decide(&acme, &r, &user("boss"), true, t(10)).unwrap();
@@ -219,7 +237,9 @@ pub async fn grants_are_per_user_record_and_time(store: &dyn RevealStore) {
         None
     );
     let d = file(store, &rules, &acme, 9, &agent, t(20)).await;
-    let no = rules.decide(&acme, &d, &user("boss"), false, t(21)).unwrap();
+    let no = rules
+        .decide(&acme, &d, &user("boss"), false, t(21))
+        .unwrap();
     store.set_state(&acme, d.id, no, 1).await.unwrap();
     assert_eq!(g(9, "agent", t(22)).await, None);
 }
@@ -259,7 +279,14 @@ pub async fn pending_pages_and_prune(store: &dyn RevealStore) {
     assert_eq!(store.get(&acme, ids[0].id).await.unwrap(), None);
     assert!(store.get(&acme, ids[1].id).await.unwrap().is_some());
     assert_eq!(store.prune(t(101)).await.unwrap(), 3);
-    assert!(store.pending(&acme, Page::first(10)).await.unwrap().items.is_empty());
+    assert!(
+        store
+            .pending(&acme, Page::first(10))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
 }
 
 /// Runs the [`RevealStore`] conformance suite: one `#[tokio::test]` per
