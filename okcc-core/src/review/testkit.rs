@@ -221,13 +221,13 @@ pub async fn list_by_owner_and_state_in_pages(store: &dyn ReviewStore) {
         .list(&acme, Some(ReviewState::Pending), Page::first(10))
         .await
         .unwrap();
-    assert_eq!(ids(&pending), ["a", "d", "e"]);
+    assert_eq!(ids(&pending), ["c", "d", "e"]);
     assert_eq!(pending.next, None);
     let drafts = store
         .list(&acme, Some(ReviewState::Draft), Page::first(10))
         .await
         .unwrap();
-    assert_eq!(ids(&drafts), ["b", "c"]);
+    assert_eq!(ids(&drafts), ["a", "b"]);
     let platform = store
         .list(&Owner::Platform, None, Page::first(10))
         .await
