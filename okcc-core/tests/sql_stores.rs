@@ -296,3 +296,97 @@ async fn req_1_5_sqlite_credentials_survive_reopen_and_hold_no_password() {
         assert!(!col.contains("TAV#1532"));
     }
 }
+
+mod sqlite_review {
+    use okcc_core::review::SqliteReviewStore;
+    okcc_core::review_store_contract!(async {
+        SqliteReviewStore::from_pool(super::sqlite_pool().await)
+            .await
+            .expect("migrate")
+    });
+
+    /// A row changed behind the store's back is refused with a clear
+    /// error, never used (issue 7: invalid stored data).
+    #[tokio::test]
+    async fn req_7_tampered_review_rows_are_refused() {
+        use okcc_core::StoreError;
+        use okcc_core::ids::{Owner, TenantId, UserId};
+        use okcc_core::rbac::{BuiltinRole, Principal, TenantCeiling};
+        use okcc_core::review::{ItemId, ReviewContent, ReviewItem, ReviewStore, Variables};
+
+        let pool = super::sqlite_pool().await;
+        let store = SqliteReviewStore::from_pool(pool.clone())
+            .await
+            .expect("migrate");
+        let acme = Owner::Tenant(TenantId::new("acme").expect("tenant"));
+        let c = TenantCeiling::default();
+        let role = BuiltinRole::Supervisor.role(acme.clone(), c).expect("role");
+        let sup = Principal::new(UserId::new("sup").expect("user"), acme.clone(), [&role], c);
+        let content = ReviewContent::tts("Hello {name}", &Variables::default()).expect("tts");
+        let (mut item, _) =
+            ReviewItem::create(&sup, ItemId::new("greet").expect("id"), acme, content)
+                .expect("create");
+        item.submit(&sup).expect("submit");
+        store.insert(item.clone()).await.expect("insert");
+        let id = item.id().clone();
+        let why = |e: StoreError| {
+            let mut s = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(inner) = src {
+                s.push_str(": ");
+                s.push_str(&inner.to_string());
+                src = inner.source();
+            }
+            s
+        };
+        let original: String = sqlx::query_scalar("SELECT item FROM core_review_items")
+            .fetch_one(&pool)
+            .await
+            .expect("read");
+        let cases = [
+            (
+                original.replace("Hello {name}", "Hello {name}, pay now"),
+                "review item content does not match its hash",
+            ),
+            (
+                original.replace("\"submitted_by\":\"sup\"", "\"submitted_by\":null"),
+                "submitted review item without a submitter",
+            ),
+            (
+                original.replace("Hello {name}", "Hello {name"),
+                "stored template does not parse",
+            ),
+            (
+                "{\"version\":1}".to_owned(),
+                "review item JSON does not decode",
+            ),
+        ];
+        for (json, expected) in cases {
+            assert_ne!(json, original);
+            sqlx::query("UPDATE core_review_items SET item = $1")
+                .bind(&json)
+                .execute(&pool)
+                .await
+                .expect("tamper");
+            let err = store.get(&id).await.expect_err("tampered row refused");
+            assert!(why(err).contains(expected), "{json}: {expected}");
+        }
+        sqlx::query("UPDATE core_review_items SET item = $1, state = 'shipped'")
+            .bind(&original)
+            .execute(&pool)
+            .await
+            .expect("tamper");
+        let err = store.get(&id).await.expect_err("unknown state refused");
+        assert!(why(err).contains("unknown review item state"));
+    }
+}
+
+mod postgres_review {
+    use okcc_core::review::PostgresReviewStore;
+    okcc_core::review_store_contract!(optional: async {
+        match okcc_core::store::sql::test_postgres_pool().await {
+            Some(pool) => Some(PostgresReviewStore::from_pool(pool).await.expect("migrate")),
+            None => None,
+        }
+    });
+}

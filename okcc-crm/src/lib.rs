@@ -4,19 +4,22 @@
 //! masked views and time-limited reveal grants (requirement 8).
 //!
 //! - [`customer`]: the record and its validated fields.
-//! - [`store`]: the [`CustomerStore`] trait and its memory backend.
+//! - [`store`]: the [`CustomerStore`] and [`RevealStore`](store::RevealStore)
+//!   traits, their memory backends and (features `sqlite`, `postgres`)
+//!   their SQL backends.
 //! - [`view`]: what one viewer may see (numbers and free text masked).
-//! - [`reveal`]: reveal requests, approvals and 15-minute grants.
+//! - [`reveal`]: reveal requests, approvals and 15-minute grants (the
+//!   rules, sans-IO; requests live in a `RevealStore`).
 //! - [`service`]: [`CrmService`], every operation permission-checked
 //!   ([`okcc_core::rbac::authorize`]) and audited ([`audit`]).
 //!
-//! What this crate does **not** do: serve HTTP, or store records in a
-//! database (SQLite and PostgreSQL backends come with the storage issue and
-//! must pass the `testkit` suite).
+//! What this crate does **not** do: serve HTTP.
 //!
 //! ## Features
-//! - `testkit`: exports the [`CustomerStore`] conformance suite and the
-//!   `customer_store_contract!` macro.
+//! - `testkit`: exports the [`CustomerStore`] and `RevealStore`
+//!   conformance suites and the `customer_store_contract!` and
+//!   `reveal_store_contract!` macros.
+//! - `sqlite`, `postgres` (`postgres-tls`): the SQL backends.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod audit;

@@ -7,10 +7,12 @@
 //! | approve / deny | holder of `number.reveal.approve`, never the requester | approved with a grant of [`RevealPolicy::grant_ttl`] (default 15 minutes), or denied |
 //! | reveal | the requester only, for that record only, before the grant expires | the full numbers |
 //!
-//! [`RevealBook`] is a sans-IO state machine (time is passed in); the CRM
-//! service keeps it behind a mutex and audits every step.
+//! [`RevealBook`] holds the rules, sans-IO (time and the stored state are
+//! passed in); requests live in a [`RevealStore`](crate::store::RevealStore)
+//! (memory, SQLite or PostgreSQL), so they survive a restart and are
+//! shared by several nodes. The CRM service runs each step against the
+//! store and audits it.
 
-use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime};
 
 use okcc_core::{TenantId, UserId};
@@ -123,30 +125,101 @@ pub enum RevealError {
     },
 }
 
-/// How long decided requests are kept in memory.
-const KEEP_DECIDED: Duration = Duration::from_secs(24 * 60 * 60);
+/// How long decided (or expired, or unanswered) requests are kept.
+pub const KEEP_DECIDED: Duration = Duration::from_secs(24 * 60 * 60);
 
-fn utc_day(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() / 86_400)
+/// The start of the UTC day holding `t` (auto-approvals count per day).
+pub fn utc_day_start(t: SystemTime) -> SystemTime {
+    let days = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 86_400);
+    SystemTime::UNIX_EPOCH + Duration::from_secs(days * 86_400)
 }
 
-/// Reveal requests and grants (see the module docs).
-#[derive(Debug, Default)]
+impl RevealRequest {
+    /// Whether this request is an approved grant in force at `now`.
+    pub fn is_active_grant(&self, now: SystemTime) -> bool {
+        matches!(self.state, RevealState::Approved { at, expires, .. } if at <= now && now < expires)
+    }
+
+    /// The code of the state: `pending`, `approved` or `denied`.
+    pub fn state_code(&self) -> &'static str {
+        match self.state {
+            RevealState::Pending => "pending",
+            RevealState::Approved { .. } => "approved",
+            RevealState::Denied { .. } => "denied",
+        }
+    }
+}
+
+/// What the store holds about one requester when a request is filed: the
+/// decision is taken on these numbers, and the store files the request
+/// only if they are still the same ([`RevealStore::insert`](crate::store::RevealStore::insert)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RevealCounts {
+    /// The requester's pending requests in the tenant.
+    pub pending: u64,
+    /// The requester's requests approved automatically since the start of
+    /// the UTC day.
+    pub auto_approved_today: u64,
+}
+
+impl RevealCounts {
+    /// Counts of `pending` and `auto_approved_today`.
+    pub fn new(pending: u64, auto_approved_today: u64) -> Self {
+        Self {
+            pending,
+            auto_approved_today,
+        }
+    }
+}
+
+/// A request about to be filed (the store gives it its id).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NewReveal {
+    /// The tenant of the record.
+    pub tenant: TenantId,
+    /// The record.
+    pub customer: CustomerId,
+    /// Who asked.
+    pub requester: UserId,
+    /// Why (checked).
+    pub reason: String,
+    /// When.
+    pub requested_at: SystemTime,
+    /// Pending, or approved by the policy.
+    pub state: RevealState,
+}
+
+impl NewReveal {
+    /// The request under `id` (for store backends).
+    pub fn into_request(self, id: RevealId) -> RevealRequest {
+        RevealRequest {
+            id,
+            tenant: self.tenant,
+            customer: self.customer,
+            requester: self.requester,
+            reason: self.reason,
+            requested_at: self.requested_at,
+            state: self.state,
+        }
+    }
+}
+
+/// The reveal rules (see the module docs), sans-IO: each step takes what
+/// the [`RevealStore`](crate::store::RevealStore) holds and the time, and
+/// says what to store.
+#[derive(Clone, Copy, Debug, Default)]
 pub struct RevealBook {
     policy: RevealPolicy,
-    next: u64,
-    requests: BTreeMap<RevealId, RevealRequest>,
-    auto_used: HashMap<(TenantId, UserId), (u64, u32)>,
 }
 
 impl RevealBook {
-    /// An empty book with `policy`.
+    /// The rules of `policy`.
     pub fn new(policy: RevealPolicy) -> Self {
-        Self {
-            policy,
-            ..Self::default()
-        }
+        Self { policy }
     }
 
     /// The policy.
@@ -154,59 +227,36 @@ impl RevealBook {
         &self.policy
     }
 
-    /// Drops requests decided (or expired) more than a day ago, and
-    /// pending ones older than a day, so memory stays bounded.
-    pub fn prune(&mut self, now: SystemTime) {
-        let keep_after = now
-            .checked_sub(KEEP_DECIDED)
-            .unwrap_or(SystemTime::UNIX_EPOCH);
-        self.requests.retain(|_, r| match &r.state {
-            RevealState::Pending => r.requested_at >= keep_after,
-            RevealState::Approved { expires, .. } => *expires >= keep_after,
-            RevealState::Denied { at, .. } => *at >= keep_after,
-        });
-        let today = utc_day(now);
-        self.auto_used.retain(|_, (day, _)| *day == today);
+    /// Requests decided (or expired) before this, and pending ones filed
+    /// before it, may be dropped.
+    pub fn prune_before(&self, now: SystemTime) -> SystemTime {
+        now.checked_sub(KEEP_DECIDED)
+            .unwrap_or(SystemTime::UNIX_EPOCH)
     }
 
-    /// Files a request; approves it at once while the requester has
-    /// auto-approvals left today.
+    /// A new request of `requester` for `customer`, given what the store
+    /// holds about the requester (`counts`, since [`utc_day_start`] of
+    /// `now`): refused with too many pending; approved at once while the
+    /// requester has auto-approvals left today; pending otherwise.
     pub fn request(
-        &mut self,
+        &self,
         tenant: &TenantId,
         customer: CustomerId,
         requester: &UserId,
         reason: &str,
+        counts: RevealCounts,
         now: SystemTime,
-    ) -> Result<&RevealRequest, RevealError> {
+    ) -> Result<NewReveal, RevealError> {
         let reason = reason.trim();
         if reason.is_empty() || reason.chars().count() > 500 || reason.chars().any(char::is_control)
         {
             return Err(RevealError::BadReason);
         }
-        self.prune(now);
-        let pending = self
-            .requests
-            .values()
-            .filter(|r| {
-                &r.requester == requester && &r.tenant == tenant && r.state == RevealState::Pending
-            })
-            .count();
-        if pending >= self.policy.max_pending_per_user {
-            return Err(RevealError::TooManyPending {
-                max: self.policy.max_pending_per_user,
-            });
+        let max = self.policy.max_pending_per_user;
+        if counts.pending >= u64::try_from(max).unwrap_or(u64::MAX) {
+            return Err(RevealError::TooManyPending { max });
         }
-        let today = utc_day(now);
-        let used = self
-            .auto_used
-            .entry((tenant.clone(), requester.clone()))
-            .or_insert((today, 0));
-        if used.0 != today {
-            *used = (today, 0);
-        }
-        let state = if used.1 < self.policy.auto_approve_per_day {
-            used.1 += 1;
+        let state = if counts.auto_approved_today < u64::from(self.policy.auto_approve_per_day) {
             RevealState::Approved {
                 by: None,
                 at: now,
@@ -215,78 +265,48 @@ impl RevealBook {
         } else {
             RevealState::Pending
         };
-        self.next += 1;
-        let id = RevealId(self.next);
-        let request = RevealRequest {
-            id,
+        Ok(NewReveal {
             tenant: tenant.clone(),
             customer,
             requester: requester.clone(),
             reason: reason.to_owned(),
             requested_at: now,
             state,
-        };
-        Ok(self.requests.entry(id).or_insert(request))
+        })
     }
 
-    /// Approves or denies a pending request of `tenant`.
+    /// The new state of `request` (of `tenant`) when `approver` approves
+    /// or denies it at `now`: only a pending request, never by its
+    /// requester.
     pub fn decide(
-        &mut self,
+        &self,
         tenant: &TenantId,
-        id: RevealId,
+        request: &RevealRequest,
         approver: &UserId,
         approve: bool,
         now: SystemTime,
-    ) -> Result<&RevealRequest, RevealError> {
-        let ttl = self.policy.grant_ttl;
-        let r = self
-            .requests
-            .get_mut(&id)
-            .filter(|r| &r.tenant == tenant)
-            .ok_or(RevealError::NotFound)?;
-        if r.state != RevealState::Pending {
+    ) -> Result<RevealState, RevealError> {
+        if &request.tenant != tenant {
+            return Err(RevealError::NotFound);
+        }
+        if request.state != RevealState::Pending {
             return Err(RevealError::NotPending);
         }
-        if &r.requester == approver {
+        if &request.requester == approver {
             return Err(RevealError::SelfDecision);
         }
-        r.state = if approve {
+        Ok(if approve {
             RevealState::Approved {
                 by: Some(approver.clone()),
                 at: now,
-                expires: now + ttl,
+                expires: now + self.policy.grant_ttl,
             }
         } else {
             RevealState::Denied {
                 by: approver.clone(),
                 at: now,
             }
-        };
-        Ok(r)
-    }
-
-    /// The active grant letting `user` see `customer`'s numbers at `now`.
-    pub fn grant(
-        &self,
-        tenant: &TenantId,
-        customer: CustomerId,
-        user: &UserId,
-        now: SystemTime,
-    ) -> Option<&RevealRequest> {
-        self.requests.values().find(|r| {
-            &r.tenant == tenant
-                && r.customer == customer
-                && &r.requester == user
-                && matches!(r.state, RevealState::Approved { at, expires, .. } if at <= now && now < expires)
         })
-    }
-
-    /// Pending requests of `tenant`, oldest first.
-    pub fn pending(&self, tenant: &TenantId) -> Vec<&RevealRequest> {
-        self.requests
-            .values()
-            .filter(|r| &r.tenant == tenant && r.state == RevealState::Pending)
-            .collect()
     }
 }
 
@@ -302,66 +322,75 @@ mod tests {
     }
 
     #[test]
-    fn req_8_2_approved_grant_is_for_that_user_and_record_for_15_minutes() {
+    fn req_8_2_approval_by_someone_else_gives_a_15_minute_grant() {
         let a = TenantId::new("acme").unwrap();
-        let mut book = RevealBook::new(RevealPolicy::default());
-        let id = book
-            .request(&a, CustomerId(1), &u("agent"), "callback", t(0))
-            .unwrap()
-            .id;
-        assert!(book.grant(&a, CustomerId(1), &u("agent"), t(1)).is_none());
+        let book = RevealBook::new(RevealPolicy::default());
+        let new = book
+            .request(
+                &a,
+                CustomerId(1),
+                &u("agent"),
+                " callback ",
+                RevealCounts::default(),
+                t(0),
+            )
+            .unwrap();
+        assert_eq!(new.state, RevealState::Pending);
+        assert_eq!(new.reason, "callback");
+        let mut r = new.into_request(RevealId(1));
+        assert!(!r.is_active_grant(t(1)));
         assert_eq!(
-            book.decide(&a, id, &u("agent"), true, t(1)),
+            book.decide(&a, &r, &u("agent"), true, t(1)),
             Err(RevealError::SelfDecision)
         );
-        book.decide(&a, id, &u("boss"), true, t(10)).unwrap();
-        assert!(book.grant(&a, CustomerId(1), &u("agent"), t(10)).is_some());
-        assert!(
-            book.grant(&a, CustomerId(1), &u("agent"), t(10 + 899))
-                .is_some()
-        );
-        assert!(
-            book.grant(&a, CustomerId(1), &u("agent"), t(10 + 900))
-                .is_none()
-        );
-        assert!(book.grant(&a, CustomerId(2), &u("agent"), t(11)).is_none());
-        assert!(book.grant(&a, CustomerId(1), &u("other"), t(11)).is_none());
-        assert_eq!(
-            book.decide(&a, id, &u("boss"), false, t(12)),
-            Err(RevealError::NotPending)
-        );
         let other = TenantId::new("globex").unwrap();
-        assert!(
-            book.grant(&other, CustomerId(1), &u("agent"), t(11))
-                .is_none()
+        assert_eq!(
+            book.decide(&other, &r, &u("boss"), true, t(1)),
+            Err(RevealError::NotFound)
+        );
+        r.state = book.decide(&a, &r, &u("boss"), true, t(10)).unwrap();
+        assert!(r.is_active_grant(t(10)));
+        assert!(r.is_active_grant(t(10 + 899)));
+        assert!(!r.is_active_grant(t(10 + 900)));
+        assert!(!r.is_active_grant(t(9)));
+        assert_eq!(
+            book.decide(&a, &r, &u("boss"), false, t(12)),
+            Err(RevealError::NotPending)
         );
     }
 
     #[test]
-    fn req_8_2_auto_approval_up_to_n_per_day() {
+    fn req_8_2_auto_approval_up_to_n_per_day_and_pending_limit() {
         let a = TenantId::new("acme").unwrap();
         let policy = RevealPolicy {
             auto_approve_per_day: 2,
+            max_pending_per_user: 3,
             ..RevealPolicy::default()
         };
-        let mut book = RevealBook::new(policy);
-        let states: Vec<bool> = (0..3)
-            .map(|i| {
-                let r = book
-                    .request(&a, CustomerId(i), &u("agent"), "why", t(i))
-                    .unwrap();
-                matches!(r.state, RevealState::Approved { by: None, .. })
-            })
-            .collect();
-        assert_eq!(states, vec![true, true, false]);
-        let next_day = book
-            .request(&a, CustomerId(9), &u("agent"), "why", t(86_400))
-            .unwrap();
-        assert!(matches!(next_day.state, RevealState::Approved { .. }));
+        let book = RevealBook::new(policy);
+        let ask = |counts| book.request(&a, CustomerId(1), &u("agent"), "why", counts, t(0));
+        let auto = |r: Result<NewReveal, RevealError>| {
+            matches!(r.unwrap().state, RevealState::Approved { by: None, .. })
+        };
+        assert!(auto(ask(RevealCounts::new(0, 0))));
+        assert!(auto(ask(RevealCounts::new(2, 1))));
+        assert!(!auto(ask(RevealCounts::new(2, 2))));
         assert_eq!(
-            book.request(&a, CustomerId(9), &u("agent"), " ", t(0))
-                .unwrap_err(),
-            RevealError::BadReason
+            ask(RevealCounts::new(3, 0)),
+            Err(RevealError::TooManyPending { max: 3 })
         );
+        assert_eq!(
+            book.request(
+                &a,
+                CustomerId(1),
+                &u("agent"),
+                " ",
+                RevealCounts::default(),
+                t(0)
+            ),
+            Err(RevealError::BadReason)
+        );
+        assert_eq!(utc_day_start(t(86_400 + 5)), t(86_400));
+        assert_eq!(book.prune_before(t(86_400)), t(0));
     }
 }

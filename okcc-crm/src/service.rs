@@ -16,7 +16,7 @@
 //! allowed or denied, is reported to the [`CrmAudit`] sink; a get under a
 //! reveal grant is reported as [`CrmAction::RevealNumber`].
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use okcc_core::mask::{MaskMode, ParsedNumber, mask_best_effort, mask_text};
@@ -28,8 +28,9 @@ use okcc_core::{Owner, TenantId};
 use crate::audit::{AuditUnavailable, CrmAction, CrmAudit, CrmEvent, CrmOutcome};
 use crate::customer::{CustomerFields, CustomerId};
 use crate::error::{CrmError, FieldError};
-use crate::reveal::{RevealBook, RevealId, RevealPolicy, RevealRequest};
+use crate::reveal::{RevealBook, RevealId, RevealPolicy, RevealRequest, utc_day_start};
 use crate::store::{CustomerQuery, CustomerStore};
+use crate::store::{MemoryRevealStore, RevealStore};
 use crate::view::{CustomerView, NumberAccess};
 
 /// A search as a user types it.
@@ -87,12 +88,16 @@ pub struct CrmConfig {
     pub reveal: RevealPolicy,
 }
 
+/// How often a reveal step is retried after losing a race.
+const FILE_ATTEMPTS: usize = 4;
+
 /// The CRM operations (see the module docs).
 #[derive(Debug)]
 pub struct CrmService {
     store: Arc<dyn CustomerStore>,
     audit: Arc<dyn CrmAudit>,
-    reveals: Mutex<RevealBook>,
+    book: RevealBook,
+    reveals: Arc<dyn RevealStore>,
     config: CrmConfig,
 }
 
@@ -126,20 +131,88 @@ impl<'a> Ctx<'a> {
 }
 
 impl CrmService {
-    /// A service over `store`, reporting to `audit`.
+    /// A service over `store`, reporting to `audit`, keeping reveal
+    /// requests in memory (see [`CrmService::with_reveals`]).
     pub fn new(store: Arc<dyn CustomerStore>, audit: Arc<dyn CrmAudit>, config: CrmConfig) -> Self {
         Self {
             store,
             audit,
-            reveals: Mutex::new(RevealBook::new(config.reveal)),
+            book: RevealBook::new(config.reveal),
+            reveals: Arc::new(MemoryRevealStore::new()),
             config,
         }
     }
 
-    fn book(&self) -> MutexGuard<'_, RevealBook> {
-        self.reveals
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// Keeps reveal requests and grants in `reveals` (SQLite or
+    /// PostgreSQL: they survive a restart and are shared by every node).
+    #[must_use]
+    pub fn with_reveals(mut self, reveals: Arc<dyn RevealStore>) -> Self {
+        self.reveals = reveals;
+        self
+    }
+
+    /// Files a reveal request by the book's rules; the store files it only
+    /// if the requester's counts did not change meanwhile (another node),
+    /// else the decision is taken again on fresh counts.
+    async fn file_reveal(
+        &self,
+        tenant: &TenantId,
+        id: CustomerId,
+        requester: &okcc_core::UserId,
+        reason: &str,
+        now: SystemTime,
+    ) -> Result<RevealRequest, CrmError> {
+        self.reveals.prune(self.book.prune_before(now)).await?;
+        let day = utc_day_start(now);
+        for _ in 0..FILE_ATTEMPTS {
+            let counts = self.reveals.counts(tenant, requester, day).await?;
+            let new = self
+                .book
+                .request(tenant, id, requester, reason, counts, now)?;
+            match self.reveals.insert(new, counts, day).await {
+                Err(okcc_core::StoreError::Conflict { .. }) => continue,
+                other => return other.map_err(CrmError::from),
+            }
+        }
+        Err(CrmError::Store(okcc_core::StoreError::conflict(
+            "reveal requests of this user keep changing; try again",
+        )))
+    }
+
+    /// Approves or denies a request by the book's rules, against the
+    /// version read (a concurrent decision wins; this one then sees it).
+    async fn decide_stored(
+        &self,
+        tenant: &TenantId,
+        request: RevealId,
+        approver: &okcc_core::UserId,
+        approve: bool,
+        now: SystemTime,
+    ) -> Result<RevealRequest, CrmError> {
+        for _ in 0..FILE_ATTEMPTS {
+            let stored = self
+                .reveals
+                .get(tenant, request)
+                .await?
+                .ok_or(crate::reveal::RevealError::NotFound)?;
+            let state = self
+                .book
+                .decide(tenant, &stored.request, approver, approve, now)?;
+            match self
+                .reveals
+                .set_state(tenant, request, state, stored.version)
+                .await
+            {
+                Err(okcc_core::StoreError::Conflict { .. }) => continue,
+                Err(okcc_core::StoreError::NotFound) => {
+                    return Err(crate::reveal::RevealError::NotFound.into());
+                }
+                other => return other.map(|s| s.request).map_err(CrmError::from),
+            }
+        }
+        Err(CrmError::Store(okcc_core::StoreError::conflict(
+            "reveal request keeps changing; try again",
+        )))
     }
 
     async fn emit(
@@ -262,15 +335,18 @@ impl CrmService {
             Err(e) => Err(e.into()),
         };
         let mut access = self.number_access(principal, tenant);
+        let mut result = result;
         if result.is_ok() && access != NumberAccess::Full {
-            let grant = self
-                .book()
-                .grant(tenant, id, principal.user(), now)
-                .map(|r| r.id);
-            if let Some(grant) = grant {
-                access = NumberAccess::Full;
-                ctx.action = CrmAction::RevealNumber;
-                ctx.reveal = Some(grant);
+            match self.reveals.grant(tenant, id, principal.user(), now).await {
+                Ok(Some(grant)) => {
+                    access = NumberAccess::Full;
+                    ctx.action = CrmAction::RevealNumber;
+                    ctx.reveal = Some(grant.id);
+                }
+                Ok(None) => {}
+                // Unknown whether a grant exists: fail rather than mask
+                // silently (the caller may retry).
+                Err(e) => result = Err(e.into()),
             }
         }
         self.finish(
@@ -509,11 +585,10 @@ impl CrmService {
         let mut ctx = Ctx::new(principal, tenant, CrmAction::RevealRequest, Some(id), now);
         self.check(&ctx, Permission::NumberRevealRequest).await?;
         let result = match self.store.get(tenant, id).await {
-            Ok(Some(_)) => self
-                .book()
-                .request(tenant, id, principal.user(), reason, now)
-                .cloned()
-                .map_err(CrmError::from),
+            Ok(Some(_)) => {
+                self.file_reveal(tenant, id, principal.user(), reason, now)
+                    .await
+            }
             Ok(None) => Err(CrmError::Store(okcc_core::StoreError::NotFound)),
             Err(e) => Err(e.into()),
         };
@@ -548,10 +623,8 @@ impl CrmService {
         };
         self.check(&ctx, Permission::NumberRevealApprove).await?;
         let result = self
-            .book()
-            .decide(tenant, request, principal.user(), approve, now)
-            .cloned()
-            .map_err(CrmError::from);
+            .decide_stored(tenant, request, principal.user(), approve, now)
+            .await;
         ctx.customer = result.as_ref().ok().map(|r| r.customer);
         self.finish(
             &ctx,
@@ -570,6 +643,13 @@ impl CrmService {
     ) -> Result<Vec<RevealRequest>, CrmError> {
         let ctx = Ctx::new(principal, tenant, CrmAction::RevealDecide, None, now);
         self.check(&ctx, Permission::NumberRevealApprove).await?;
-        Ok(self.book().pending(tenant).into_iter().cloned().collect())
+        let page = self
+            .reveals
+            .pending(
+                tenant,
+                okcc_core::store::Page::first(okcc_core::store::Page::MAX_LIMIT),
+            )
+            .await?;
+        Ok(page.items)
     }
 }

@@ -1,4 +1,4 @@
-//! The `CustomerStore` conformance suite against SQLite and PostgreSQL
+//! The `CustomerStore` and `RevealStore` conformance suites against SQLite and PostgreSQL
 //! (requirement 7; issue 7), and the query plan of search by number.
 #![cfg(any(feature = "sqlite", feature = "postgres"))]
 
@@ -55,30 +55,81 @@ mod sqlite {
     }
 }
 
+/// Reveal requests and grants in SQLite, and that they survive closing
+/// and reopening the database (a restart).
+#[cfg(feature = "sqlite")]
+mod sqlite_reveals {
+    use okcc_crm::store::sqlite::SqliteRevealStore;
+
+    async fn fresh() -> SqliteRevealStore {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("crm.db");
+        // The directory lives as long as the test process.
+        std::mem::forget(dir);
+        SqliteRevealStore::open(&path).await.expect("open")
+    }
+
+    okcc_crm::reveal_store_contract!(fresh());
+
+    #[tokio::test]
+    async fn req_8_2_reveal_approval_survives_reopening_the_database() {
+        use std::time::{Duration, SystemTime};
+
+        use okcc_core::{TenantId, UserId};
+        use okcc_crm::customer::CustomerId;
+        use okcc_crm::reveal::{RevealBook, RevealPolicy, utc_day_start};
+        use okcc_crm::store::RevealStore;
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("crm.db");
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_050_000);
+        let acme = TenantId::new("acme").expect("tenant");
+        let agent = UserId::new("agent").expect("user");
+        let rules = RevealBook::new(RevealPolicy::default());
+        let id = {
+            let store = SqliteRevealStore::open(&path).await.expect("open");
+            let day = utc_day_start(at);
+            let counts = store.counts(&acme, &agent, day).await.expect("counts");
+            let new = rules
+                .request(&acme, CustomerId(1), &agent, "callback", counts, at)
+                .expect("request");
+            let r = store.insert(new, counts, day).await.expect("insert");
+            let ok = rules
+                .decide(&acme, &r, &UserId::new("boss").expect("user"), true, at)
+                .expect("decide");
+            store.set_state(&acme, r.id, ok, 1).await.expect("approve");
+            store.pool().close().await;
+            r.id
+        };
+        let store = SqliteRevealStore::open(&path).await.expect("reopen");
+        let grant = store
+            .grant(&acme, CustomerId(1), &agent, at + Duration::from_secs(60))
+            .await
+            .expect("grant");
+        assert_eq!(grant.map(|g| g.id), Some(id));
+    }
+}
+
 #[cfg(feature = "postgres")]
 mod postgres {
     use okcc_crm::store::postgres::PostgresCustomerStore;
-    use okcc_crm::testkit;
 
-    macro_rules! pg_case {
-        ($($name:ident),*) => {$(
-            #[tokio::test]
-            async fn $name() {
-                let Some(pool) = okcc_core::store::sql::test_postgres_pool().await else {
-                    return;
-                };
-                let store = PostgresCustomerStore::from_pool(pool).await.expect("migrate");
-                testkit::$name(&store).await;
-            }
-        )*};
-    }
-    pg_case!(
-        restore_returns_the_same_record,
-        deleted_is_invisible_to_get_and_search,
-        restore_conflicts_when_number_taken,
-        stale_update_is_refused,
-        tenants_are_isolated,
-        search_by_name_tag_number_with_pages,
-        purge_one_older_than_and_all
-    );
+    okcc_crm::customer_store_contract!(optional: async {
+        match okcc_core::store::sql::test_postgres_pool().await {
+            Some(pool) => Some(PostgresCustomerStore::from_pool(pool).await.expect("migrate")),
+            None => None,
+        }
+    });
+}
+
+#[cfg(feature = "postgres")]
+mod postgres_reveals {
+    use okcc_crm::store::postgres::PostgresRevealStore;
+
+    okcc_crm::reveal_store_contract!(optional: async {
+        match okcc_core::store::sql::test_postgres_pool().await {
+            Some(pool) => Some(PostgresRevealStore::from_pool(pool).await.expect("migrate")),
+            None => None,
+        }
+    });
 }

@@ -19,10 +19,12 @@ use okcc_audit::store::sqlite::SqliteAuditStore;
 use okcc_core::StoreError;
 use okcc_core::credential::CredentialStore;
 use okcc_core::rbac::RoleStore;
+use okcc_core::review::ReviewStore;
 use okcc_core::store::sql::{SqliteOptions, connect_postgres, db_err, open_sqlite};
 use okcc_crm::CustomerStore;
-use okcc_crm::store::postgres::PostgresCustomerStore;
-use okcc_crm::store::sqlite::SqliteCustomerStore;
+use okcc_crm::store::RevealStore;
+use okcc_crm::store::postgres::{PostgresCustomerStore, PostgresRevealStore};
+use okcc_crm::store::sqlite::{SqliteCustomerStore, SqliteRevealStore};
 
 use crate::http::{Directory, PostgresDirectory, SqliteDirectory};
 use crate::serve::config::Config;
@@ -55,6 +57,10 @@ pub(crate) struct Stores {
     pub(crate) credentials: Arc<dyn CredentialStore>,
     /// Roles and assignments.
     pub(crate) roles: Arc<dyn RoleStore>,
+    /// Content review items (voice files, TTS and SMS templates).
+    pub(crate) review: Arc<dyn ReviewStore>,
+    /// Reveal requests and grants of the CRM.
+    pub(crate) reveals: Arc<dyn RevealStore>,
     /// The pool, for readiness checks.
     pub(crate) pool: Pool,
 }
@@ -88,12 +94,16 @@ pub(crate) async fn open_stores(db: &DbArgs) -> Result<Stores, StoreError> {
         let customers = PostgresCustomerStore::from_pool(pool.clone()).await?;
         let directory = PostgresDirectory::from_pool(pool.clone()).await?;
         let (credentials, roles) = access_stores_postgres(&pool).await?;
+        let review = okcc_core::review::PostgresReviewStore::from_pool(pool.clone()).await?;
+        let reveals = PostgresRevealStore::from_pool(pool.clone()).await?;
         return Ok(Stores {
             audit: Arc::new(audit),
             customers: Arc::new(customers),
             directory: Arc::new(directory),
             credentials,
             roles,
+            review: Arc::new(review),
+            reveals: Arc::new(reveals),
             pool: Pool::Postgres(pool),
         });
     }
@@ -104,12 +114,16 @@ pub(crate) async fn open_stores(db: &DbArgs) -> Result<Stores, StoreError> {
     let customers = SqliteCustomerStore::from_pool(pool.clone()).await?;
     let directory = SqliteDirectory::from_pool(pool.clone()).await?;
     let (credentials, roles) = access_stores_sqlite(&pool).await?;
+    let review = okcc_core::review::SqliteReviewStore::from_pool(pool.clone()).await?;
+    let reveals = SqliteRevealStore::from_pool(pool.clone()).await?;
     Ok(Stores {
         audit: Arc::new(audit),
         customers: Arc::new(customers),
         directory: Arc::new(directory),
         credentials,
         roles,
+        review: Arc::new(review),
+        reveals: Arc::new(reveals),
         pool: Pool::Sqlite(pool),
     })
 }

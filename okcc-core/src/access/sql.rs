@@ -300,55 +300,16 @@ macro_rules! impl_sql_access_rule_store {
     };
 }
 
-/// Access rule sets and feeds in SQLite (feature `sqlite`).
-#[cfg(feature = "sqlite")]
-#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
-#[derive(Debug, Clone)]
-pub struct SqliteAccessRuleStore {
-    pool: sqlx::SqlitePool,
-}
-
-#[cfg(feature = "sqlite")]
-impl SqliteAccessRuleStore {
-    /// Uses an open pool (shared with the other stores) and applies
-    /// okcc-core's embedded migrations.
-    pub async fn from_pool(pool: sqlx::SqlitePool) -> Result<Self, StoreError> {
-        crate::store::sql::migrate_core_sqlite(&pool).await?;
-        Ok(Self { pool })
-    }
-
-    /// The pool (readiness checks, backups).
-    pub fn pool(&self) -> &sqlx::SqlitePool {
-        &self.pool
-    }
+crate::store::sql::core_sql_stores! {
+    /// Access rule sets and feeds in SQLite (feature `sqlite`).
+    sqlite: SqliteAccessRuleStore,
+    /// Access rule sets and feeds in PostgreSQL (feature `postgres`), shared
+    /// by several nodes.
+    postgres: PostgresAccessRuleStore,
 }
 
 #[cfg(feature = "sqlite")]
 impl_sql_access_rule_store!(SqliteAccessRuleStore, "BEGIN IMMEDIATE", None);
-
-/// Access rule sets and feeds in PostgreSQL (feature `postgres`), shared
-/// by several nodes.
-#[cfg(feature = "postgres")]
-#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-#[derive(Debug, Clone)]
-pub struct PostgresAccessRuleStore {
-    pool: sqlx::PgPool,
-}
-
-#[cfg(feature = "postgres")]
-impl PostgresAccessRuleStore {
-    /// Uses a connected pool ([`crate::store::sql::connect_postgres`]) and
-    /// applies okcc-core's embedded migrations.
-    pub async fn from_pool(pool: sqlx::PgPool) -> Result<Self, StoreError> {
-        crate::store::sql::migrate_core_postgres(&pool).await?;
-        Ok(Self { pool })
-    }
-
-    /// The pool (readiness checks).
-    pub fn pool(&self) -> &sqlx::PgPool {
-        &self.pool
-    }
-}
 
 #[cfg(feature = "postgres")]
 impl_sql_access_rule_store!(

@@ -6,8 +6,6 @@
 //! `core_tenant_ceiling`. The same SQL runs on both, written once by a
 //! macro.
 
-use crate::store::StoreError;
-
 /// Implements `RoleStore` for `$store` (a struct with a `pool`); `$begin`
 /// starts a write transaction.
 macro_rules! impl_sql_role_store {
@@ -295,61 +293,15 @@ macro_rules! impl_sql_role_store {
     };
 }
 
-/// Roles in SQLite (feature `sqlite`), the embedded default.
-#[cfg(feature = "sqlite")]
-#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
-#[derive(Debug, Clone)]
-pub struct SqliteRoleStore {
-    pool: sqlx::SqlitePool,
-}
-
-#[cfg(feature = "sqlite")]
-impl SqliteRoleStore {
-    /// Opens (creating if missing) the database file at `path` and applies
-    /// okcc-core's embedded migrations.
-    pub async fn open(path: &std::path::Path) -> Result<Self, StoreError> {
-        use crate::store::sql::{SqliteOptions, open_sqlite};
-        Self::from_pool(open_sqlite(path, &SqliteOptions::default()).await?).await
-    }
-
-    /// Uses an open pool (shared with the other stores) and applies
-    /// okcc-core's embedded migrations.
-    pub async fn from_pool(pool: sqlx::SqlitePool) -> Result<Self, StoreError> {
-        crate::store::sql::migrate_core_sqlite(&pool).await?;
-        Ok(Self { pool })
-    }
-
-    /// The pool (readiness checks, backups).
-    pub fn pool(&self) -> &sqlx::SqlitePool {
-        &self.pool
-    }
+crate::store::sql::core_sql_stores! {
+    /// Roles in SQLite (feature `sqlite`), the embedded default.
+    sqlite: SqliteRoleStore,
+    /// Roles in PostgreSQL (feature `postgres`), for several nodes.
+    postgres: PostgresRoleStore,
 }
 
 #[cfg(feature = "sqlite")]
 impl_sql_role_store!(SqliteRoleStore, "BEGIN IMMEDIATE");
-
-/// Roles in PostgreSQL (feature `postgres`), for several nodes.
-#[cfg(feature = "postgres")]
-#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-#[derive(Debug, Clone)]
-pub struct PostgresRoleStore {
-    pool: sqlx::PgPool,
-}
-
-#[cfg(feature = "postgres")]
-impl PostgresRoleStore {
-    /// Uses a connected pool ([`crate::store::sql::connect_postgres`]) and
-    /// applies okcc-core's embedded migrations.
-    pub async fn from_pool(pool: sqlx::PgPool) -> Result<Self, StoreError> {
-        crate::store::sql::migrate_core_postgres(&pool).await?;
-        Ok(Self { pool })
-    }
-
-    /// The pool (readiness checks).
-    pub fn pool(&self) -> &sqlx::PgPool {
-        &self.pool
-    }
-}
 
 #[cfg(feature = "postgres")]
 impl_sql_role_store!(PostgresRoleStore, "BEGIN");

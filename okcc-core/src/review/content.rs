@@ -7,7 +7,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::sms::{SmsInfo, analyze};
@@ -74,7 +74,7 @@ impl Serialize for ContentHash {
 }
 
 /// The three kinds of reviewed content.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum ContentKind {
@@ -200,6 +200,49 @@ impl ReviewContent {
             preview,
             info,
         })
+    }
+
+    /// Content read back from a store, checked again: a voice file is
+    /// sniffed (without the upload limits, which may have changed since),
+    /// a template parsed (any well-formed variable name) and an SMS
+    /// preview analysed. `preview` is what the reviewer saw.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub(crate) fn restore(
+        kind: ContentKind,
+        source: Option<&str>,
+        preview: Option<String>,
+        bytes: Option<Vec<u8>>,
+    ) -> Result<Self, &'static str> {
+        match (kind, source, preview, bytes) {
+            (ContentKind::Voice, None, None, Some(bytes)) => {
+                let limits = VoiceLimits {
+                    max_bytes: usize::MAX,
+                    min_duration_ms: 0,
+                    max_duration_ms: u64::MAX,
+                };
+                let info = sniff(&bytes, &limits).map_err(|_| "stored voice file is not valid")?;
+                Ok(Self::Voice {
+                    bytes: bytes.into(),
+                    info,
+                })
+            }
+            (ContentKind::Tts, Some(source), Some(preview), None) => {
+                let template =
+                    Template::parse_stored(source).map_err(|_| "stored template does not parse")?;
+                Ok(Self::Tts { template, preview })
+            }
+            (ContentKind::Sms, Some(source), Some(preview), None) => {
+                let template =
+                    Template::parse_stored(source).map_err(|_| "stored template does not parse")?;
+                let info = analyze(&preview);
+                Ok(Self::Sms {
+                    template,
+                    preview,
+                    info,
+                })
+            }
+            _ => Err("stored review content has the wrong fields for its kind"),
+        }
     }
 
     /// The kind of content.

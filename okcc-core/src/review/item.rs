@@ -25,7 +25,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::content::{ContentHash, ReviewContent};
 use crate::ids::{IdError, Owner, UserId};
@@ -68,7 +68,7 @@ impl fmt::Debug for ItemId {
 }
 
 /// Where an item stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum ReviewState {
@@ -82,6 +82,32 @@ pub enum ReviewState {
     Rejected,
     /// Approved once, then revoked by the operator.
     Revoked,
+}
+
+impl ReviewState {
+    /// A stable code: `draft`, `pending`, `approved`, `rejected`, `revoked`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::Pending => "pending",
+            Self::Approved => "approved",
+            Self::Rejected => "rejected",
+            Self::Revoked => "revoked",
+        }
+    }
+
+    /// The state with [`code`](Self::code) `s`.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Draft,
+            Self::Pending,
+            Self::Approved,
+            Self::Rejected,
+            Self::Revoked,
+        ]
+        .into_iter()
+        .find(|st| st.code() == s)
+    }
 }
 
 /// What a [`Transition`] did.
@@ -259,6 +285,68 @@ impl ReviewItem {
         Ok((item, t))
     }
 
+    /// An item read back from a store, checked: the content must match
+    /// `hash`, and the state must be one the state machine can reach
+    /// (someone submitted every non-draft version; approved, rejected and
+    /// revoked ones were decided by someone, approved ones not by the
+    /// submitter; rejected and revoked ones carry a valid reason). The
+    /// error says what is wrong, for a "corrupt row" report.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    #[allow(clippy::too_many_arguments)] // one argument per stored column
+    pub(crate) fn restore(
+        id: ItemId,
+        owner: Owner,
+        version: u32,
+        content: ReviewContent,
+        hash: ContentHash,
+        state: ReviewState,
+        submitted_by: Option<UserId>,
+        decided_by: Option<UserId>,
+        reason: Option<String>,
+        revision: u64,
+    ) -> Result<Self, &'static str> {
+        use ReviewState::{Approved, Draft, Pending, Rejected, Revoked};
+        if content.hash() != hash {
+            return Err("review item content does not match its hash");
+        }
+        if version == 0 {
+            return Err("review item version 0");
+        }
+        if state != Draft && submitted_by.is_none() {
+            return Err("submitted review item without a submitter");
+        }
+        match state {
+            Draft | Pending if decided_by.is_some() || reason.is_some() => {
+                return Err("undecided review item with a decision");
+            }
+            Approved if decided_by.is_none() || reason.is_some() => {
+                return Err("approved review item without an approver");
+            }
+            Approved if decided_by == submitted_by => {
+                return Err("review item approved by its submitter");
+            }
+            Rejected | Revoked
+                if decided_by.is_none()
+                    || reason.as_deref().is_none_or(|r| check_reason(r).is_err()) =>
+            {
+                return Err("rejected or revoked review item without a decider and reason");
+            }
+            _ => {}
+        }
+        Ok(Self {
+            id,
+            owner,
+            version,
+            content,
+            hash,
+            state,
+            submitted_by,
+            decided_by,
+            reason,
+            revision,
+        })
+    }
+
     fn transition(
         &self,
         actor: &Principal,
@@ -277,6 +365,13 @@ impl ReviewItem {
             reason,
             content_hash: self.hash,
         }
+    }
+
+    /// The content, for a store writing the item (readers go through
+    /// [`ReviewItem::read`]).
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub(crate) fn content_for_store(&self) -> &ReviewContent {
+        &self.content
     }
 
     /// The item's id.

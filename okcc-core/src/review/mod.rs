@@ -12,7 +12,10 @@
 //!   audit log.
 //! - "Is this usable?" is one call: [`ReviewItem::is_usable`] returns an
 //!   [`Approved`] proof holding the approved content.
-//! - Storage: [`ReviewStore`] with [`MemoryReviewStore`].
+//! - Storage: [`ReviewStore`] with [`MemoryReviewStore`], and with the
+//!   features `sqlite` / `postgres` `SqliteReviewStore` /
+//!   `PostgresReviewStore`; every backend passes the conformance suite
+//!   [`testkit`] (feature `testkit`, macro `review_store_contract!`).
 //!
 //! ```
 //! use okcc_core::ids::{Owner, TenantId, UserId};
@@ -40,14 +43,25 @@
 mod content;
 mod item;
 pub mod sms;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
 mod store;
 pub mod template;
+#[cfg(any(test, feature = "testkit"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
+pub mod testkit;
 pub mod voice;
 
 pub use content::{ContentError, ContentHash, ContentKind, ReviewContent, SmsLimits};
 pub use item::{
     Approved, ItemId, NotUsable, ReviewAction, ReviewError, ReviewItem, ReviewState, Transition,
 };
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use sql::PostgresReviewStore;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use sql::SqliteReviewStore;
 pub use store::{MemoryReviewStore, ReviewStore};
 pub use template::{Template, TemplateError, Variables};
 pub use voice::{VoiceInfo, VoiceLimits};

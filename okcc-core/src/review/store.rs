@@ -113,3 +113,8 @@ impl ReviewStore for MemoryReviewStore {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    crate::review_store_contract!(async { super::MemoryReviewStore::new() });
+}

@@ -150,6 +150,18 @@ pub struct Template {
 impl Template {
     /// Parses `text`, accepting only the variables in `vars`.
     pub fn parse(text: &str, vars: &Variables) -> Result<Self, TemplateError> {
+        Self::parse_with(text, |name| vars.contains(name))
+    }
+
+    /// Parses a template read back from a store: every check of
+    /// [`Template::parse`] except that any well-formed variable name is
+    /// accepted (the declared variables may have changed since it was
+    /// submitted; the stored content hash still binds the text).
+    pub(crate) fn parse_stored(text: &str) -> Result<Self, TemplateError> {
+        Self::parse_with(text, |_| true)
+    }
+
+    fn parse_with(text: &str, known: impl Fn(&str) -> bool) -> Result<Self, TemplateError> {
         if text.trim().is_empty() {
             return Err(TemplateError::Empty);
         }
@@ -195,7 +207,7 @@ impl Template {
                     if !valid_name(&name) {
                         return Err(TemplateError::BadName { at });
                     }
-                    if !vars.contains(&name) {
+                    if !known(&name) {
                         return Err(TemplateError::Unknown { name, at });
                     }
                     uses += 1;

@@ -76,6 +76,18 @@ pub(crate) fn owner_key(owner: &crate::ids::Owner) -> String {
     owner.to_string()
 }
 
+/// The inverse of [`owner_key`].
+pub(crate) fn owner_of(key: &str) -> Result<crate::ids::Owner, StoreError> {
+    use crate::ids::{Owner, TenantId};
+    if key == "platform" {
+        return Ok(Owner::Platform);
+    }
+    key.strip_prefix("tenant:")
+        .and_then(|t| TenantId::new(t).ok())
+        .map(Owner::Tenant)
+        .ok_or_else(|| corrupt("owner is neither platform nor tenant:<id>"))
+}
+
 /// A stored `u64` (revision, sequence) as `BIGINT`.
 pub(crate) fn int_of(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
@@ -122,6 +134,106 @@ pub(crate) async fn migrate_core_postgres(pool: &sqlx::PgPool) -> Result<(), Sto
     )
     .await
 }
+
+/// Declares the SQLite and PostgreSQL structs of one store trait (the
+/// open-pool-and-migrate boilerplate every okcc SQL store shares): each
+/// holds its pool and applies its crate's embedded migrations when built
+/// (`from_pool`, and `open` for SQLite). `migrate_sqlite` / `migrate_postgres`
+/// name an `async fn(&Pool) -> Result<(), StoreError>` (usually
+/// [`run_migrations`] on the crate's `sqlx::migrate!` directory). The
+/// `cfg(feature = "sqlite" / "postgres")` gates are the calling crate's
+/// features; the trait is implemented separately.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! sql_store_structs {
+    (
+        migrate_sqlite: $migrate_sqlite:path,
+        migrate_postgres: $migrate_pg:path,
+        $(#[$sqlite_doc:meta])* sqlite: $sqlite:ident,
+        $(#[$pg_doc:meta])* postgres: $pg:ident $(,)?
+    ) => {
+        $crate::sql_store_structs! {
+            migrate_sqlite: $migrate_sqlite,
+            $(#[$sqlite_doc])* sqlite: $sqlite,
+        }
+        $crate::sql_store_structs! {
+            migrate_postgres: $migrate_pg,
+            $(#[$pg_doc])* postgres: $pg,
+        }
+    };
+    (migrate_sqlite: $migrate:path, $($(#[$doc:meta])* sqlite: $name:ident),+ $(,)?) => {$(
+        $(#[$doc])*
+        #[cfg(feature = "sqlite")]
+        #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+        #[derive(Debug, Clone)]
+        pub struct $name {
+            pool: sqlx::SqlitePool,
+        }
+
+        #[cfg(feature = "sqlite")]
+        impl $name {
+            /// Opens (creating if missing) the database file at `path` and
+            /// applies the embedded migrations.
+            pub async fn open(
+                path: &std::path::Path,
+            ) -> Result<Self, $crate::store::StoreError> {
+                use $crate::store::sql::{SqliteOptions, open_sqlite};
+                Self::from_pool(open_sqlite(path, &SqliteOptions::default()).await?).await
+            }
+
+            /// Uses an open pool (shared with the other stores) and applies
+            /// the embedded migrations.
+            pub async fn from_pool(
+                pool: sqlx::SqlitePool,
+            ) -> Result<Self, $crate::store::StoreError> {
+                $migrate(&pool).await?;
+                Ok(Self { pool })
+            }
+
+            /// The pool (readiness checks, backups, query plans).
+            pub fn pool(&self) -> &sqlx::SqlitePool {
+                &self.pool
+            }
+        }
+    )+};
+    (migrate_postgres: $migrate:path, $($(#[$doc:meta])* postgres: $name:ident),+ $(,)?) => {$(
+        $(#[$doc])*
+        #[cfg(feature = "postgres")]
+        #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+        #[derive(Debug, Clone)]
+        pub struct $name {
+            pool: sqlx::PgPool,
+        }
+
+        #[cfg(feature = "postgres")]
+        impl $name {
+            /// Uses a connected pool
+            /// ([`connect_postgres`](okcc_core::store::sql::connect_postgres))
+            /// and applies the embedded migrations.
+            pub async fn from_pool(pool: sqlx::PgPool) -> Result<Self, $crate::store::StoreError> {
+                $migrate(&pool).await?;
+                Ok(Self { pool })
+            }
+
+            /// The pool (readiness checks).
+            pub fn pool(&self) -> &sqlx::PgPool {
+                &self.pool
+            }
+        }
+    )+};
+}
+
+/// [`sql_store_structs!`] for okcc-core's own stores (its migrations).
+macro_rules! core_sql_stores {
+    ($($rest:tt)*) => {
+        $crate::sql_store_structs! {
+            migrate_sqlite: $crate::store::sql::migrate_core_sqlite,
+            migrate_postgres: $crate::store::sql::migrate_core_postgres,
+            $($rest)*
+        }
+    };
+}
+pub(crate) use core_sql_stores;
 
 /// How to open the SQLite file.
 #[cfg(feature = "sqlite")]

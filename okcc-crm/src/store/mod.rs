@@ -5,11 +5,19 @@
 //! backend must pass the conformance suite in `okcc_crm::testkit`
 //! (feature `testkit`). [`memory`] is always compiled; `sqlite` and `postgres` (features of
 //! the same names) keep customers in SQL with the same contract.
+//!
+//! [`RevealStore`] (module [`reveal`]) keeps reveal requests and grants:
+//! [`MemoryRevealStore`], and `SqliteRevealStore` / `PostgresRevealStore`
+//! in the same modules as the customer stores; every backend passes
+//! `reveal_store_contract!` (feature `testkit`).
 
 pub mod memory;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod postgres;
+pub mod reveal;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod reveal_sql;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 #[cfg(feature = "sqlite")]
@@ -24,6 +32,8 @@ use okcc_core::store::{Page, PageOf};
 use okcc_core::{StoreError, TenantId};
 
 use crate::customer::{Customer, CustomerFields, CustomerId};
+
+pub use reveal::{MemoryRevealStore, RevealStore, StoredReveal};
 
 /// What to search for. Every search is inside one tenant.
 #[derive(Clone, PartialEq, Eq)]

@@ -1,34 +1,17 @@
-//! The PostgreSQL [`CustomerStore`](super::CustomerStore) (feature
-//! `postgres`), for several nodes on one database. The row read before a
-//! change takes `FOR UPDATE`; a number taken concurrently by another node
-//! is caught by the `crm_phone_keys` primary key.
+//! The PostgreSQL [`CustomerStore`](super::CustomerStore) and
+//! [`RevealStore`](super::RevealStore) (feature `postgres`), for several
+//! nodes on one database. The customer row read before a change takes
+//! `FOR UPDATE`; a number taken concurrently by another node is caught by
+//! the `crm_phone_keys` primary key. Filing a reveal request takes a
+//! transaction-scoped advisory lock on (tenant, requester), so the
+//! per-requester limits hold across nodes.
 
-use okcc_core::StoreError;
-use okcc_core::store::sql::run_migrations;
-
-/// Customers in PostgreSQL.
-#[derive(Debug, Clone)]
-pub struct PostgresCustomerStore {
-    pool: sqlx::PgPool,
-}
-
-impl PostgresCustomerStore {
-    /// Uses a connected pool ([`okcc_core::store::sql::connect_postgres`])
-    /// and applies the embedded migrations.
-    pub async fn from_pool(pool: sqlx::PgPool) -> Result<Self, StoreError> {
-        run_migrations(
-            sqlx::migrate!("./migrations/postgres"),
-            "okcc_crm_migrations",
-            &pool,
-        )
-        .await?;
-        Ok(Self { pool })
-    }
-
-    /// The pool (readiness checks).
-    pub fn pool(&self) -> &sqlx::PgPool {
-        &self.pool
-    }
+okcc_core::sql_store_structs! {
+    migrate_postgres: super::sql::migrate_postgres,
+    /// Customers in PostgreSQL.
+    postgres: PostgresCustomerStore,
+    /// Reveal requests and grants in PostgreSQL.
+    postgres: PostgresRevealStore,
 }
 
 super::sql::impl_sql_customer_store!(
@@ -36,4 +19,11 @@ super::sql::impl_sql_customer_store!(
     sqlx::PgConnection,
     "BEGIN",
     " FOR UPDATE"
+);
+
+super::reveal_sql::impl_sql_reveal_store!(
+    PostgresRevealStore,
+    sqlx::PgConnection,
+    "BEGIN",
+    Some("SELECT pg_advisory_xact_lock(hashtext($1 || '/' || $2))::text")
 );

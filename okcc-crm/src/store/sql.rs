@@ -20,12 +20,36 @@ pub(crate) use okcc_core::store::sql::db_err;
 /// Rows fetched per round trip while filtering a search in Rust.
 pub(crate) const SCAN_CHUNK: i64 = 512;
 
+/// Applies okcc-crm's embedded SQLite migrations (history table
+/// `okcc_crm_migrations`).
+#[cfg(feature = "sqlite")]
+pub(crate) async fn migrate_sqlite(pool: &sqlx::SqlitePool) -> Result<(), StoreError> {
+    okcc_core::store::sql::run_migrations(
+        sqlx::migrate!("./migrations/sqlite"),
+        "okcc_crm_migrations",
+        pool,
+    )
+    .await
+}
+
+/// Applies okcc-crm's embedded PostgreSQL migrations (history table
+/// `okcc_crm_migrations`).
+#[cfg(feature = "postgres")]
+pub(crate) async fn migrate_postgres(pool: &sqlx::PgPool) -> Result<(), StoreError> {
+    okcc_core::store::sql::run_migrations(
+        sqlx::migrate!("./migrations/postgres"),
+        "okcc_crm_migrations",
+        pool,
+    )
+    .await
+}
+
 /// A stored value that does not decode.
 #[derive(Debug, thiserror::Error)]
 #[error("corrupt customer row: {0}")]
 pub(crate) struct CorruptRow(&'static str);
 
-fn corrupt(what: &'static str) -> StoreError {
+pub(crate) fn corrupt(what: &'static str) -> StoreError {
     StoreError::Backend(Box::new(CorruptRow(what)))
 }
 

@@ -438,7 +438,8 @@ fn api_state(
         Arc::clone(&db.customers),
         Arc::new(StoreCrmAudit(Arc::clone(&db.audit))),
         okcc_crm::service::CrmConfig::default(),
-    );
+    )
+    .with_reveals(Arc::clone(&db.reveals));
     let stores = ApiStores {
         directory: Arc::clone(&db.directory),
         credentials: Arc::clone(&db.credentials),
@@ -446,7 +447,7 @@ fn api_state(
         crm: Arc::new(crm),
         audit: Arc::clone(&db.audit),
         access: Arc::clone(guard.access()),
-        review: Arc::new(okcc_core::review::MemoryReviewStore::new()),
+        review: Arc::clone(&db.review),
         guard,
         cluster: Some(cluster),
         gauges,
