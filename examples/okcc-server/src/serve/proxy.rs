@@ -30,7 +30,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use okcc_core::access::{AccessRequest, Channel};
 use okcc_core::toll::{CallOutcome, CollectCuts, TollConfig, TollGuard};
