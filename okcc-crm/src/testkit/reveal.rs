@@ -142,7 +142,7 @@ pub async fn filing_is_checked_against_the_counts(store: &dyn RevealStore) {
         "exactly one concurrent filing wins: {x:?} {y:?}"
     );
     assert!(matches!(
-        x.err().or(y.err()),
+        x.err().or_else(|| y.err()),
         Some(StoreError::Conflict { .. })
     ));
     assert_eq!(

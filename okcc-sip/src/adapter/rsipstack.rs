@@ -197,8 +197,10 @@ mod tests {
     fn flood_guard(rules: &str) -> Arc<Guard> {
         let access = Arc::new(AccessControl::new(None));
         access.load_rule_text("rules.txt", rules).expect("rules");
-        let mut config = GuardConfig::default();
-        config.flood_at_pre_parse = true;
+        let config = GuardConfig {
+            flood_at_pre_parse: true,
+            ..GuardConfig::default()
+        };
         Arc::new(Guard::new(
             config,
             access,

@@ -128,7 +128,7 @@ pub(crate) async fn put_rules(
 
 /// A refused cluster write as an API error; `invalid` is the code of a
 /// change that does not form a policy.
-pub(crate) fn sync_error(e: crate::serve::sync::SyncError, invalid: &str) -> ApiError {
+pub(crate) fn sync_error(e: crate::serve::sync::SyncError, invalid: &'static str) -> ApiError {
     use crate::serve::sync::SyncError;
     match e {
         SyncError::Invalid(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, invalid, m),

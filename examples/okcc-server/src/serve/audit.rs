@@ -89,7 +89,7 @@ impl SipAudit {
 
 impl GuardAudit for SipAudit {
     fn record(&self, event: AuditEvent) -> bool {
-        SipAudit::record(self, event)
+        Self::record(self, event)
     }
 }
 

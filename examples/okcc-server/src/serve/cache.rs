@@ -514,11 +514,17 @@ mod tests {
         flaky.insert_extension(ext("1000", "a")).await.unwrap();
         let ttl = Duration::from_millis(50);
         let cached = CachedDirectory::new(Arc::clone(&flaky) as Arc<dyn Directory>, ttl);
-        assert_eq!(cached.extension("1000").await.unwrap(), Some(ext("1000", "a")));
+        assert_eq!(
+            cached.extension("1000").await.unwrap(),
+            Some(ext("1000", "a"))
+        );
         flaky.down.store(true, std::sync::atomic::Ordering::SeqCst);
         tokio::time::sleep(ttl + Duration::from_millis(20)).await;
         // Expired, store down: the last known value.
-        assert_eq!(cached.extension("1000").await.unwrap(), Some(ext("1000", "a")));
+        assert_eq!(
+            cached.extension("1000").await.unwrap(),
+            Some(ext("1000", "a"))
+        );
         // Never read: the store's error, not a made-up "absent".
         assert!(matches!(
             cached.extension("2000").await,
@@ -527,6 +533,9 @@ mod tests {
         // Back up: fresh reads again (and errors were never cached).
         flaky.down.store(false, std::sync::atomic::Ordering::SeqCst);
         flaky.insert_extension(ext("2000", "b")).await.unwrap();
-        assert_eq!(cached.extension("2000").await.unwrap(), Some(ext("2000", "b")));
+        assert_eq!(
+            cached.extension("2000").await.unwrap(),
+            Some(ext("2000", "b"))
+        );
     }
 }

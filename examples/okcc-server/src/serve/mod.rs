@@ -9,9 +9,9 @@
 //! its digest helper is wrong for `nc >= 0000000a` and needs plaintext
 //! passwords, so okcc-sip's verifier checks stored HA1 instead.
 
-mod cache;
 pub(crate) mod audit;
 mod auth;
+mod cache;
 pub(crate) mod config;
 pub(crate) mod hooks;
 mod http_conn;

@@ -8,19 +8,14 @@
 //!   the data directory) takes the events while the store fails and is
 //!   replayed into it, in order, when it answers again.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use okcc_audit::{
     AppendReceipt, AuditEvent, AuditQuery, AuditSink, AuditStore, ChainAnchor, SinkConfig,
 };
 use okcc_core::StoreError;
-use okcc_core::credential::SipCredential;
-
-use crate::http::directory::ExtensionRecord;
 
 /// The spill file's name in the data directory.
 pub(crate) const SPILL_FILE: &str = "audit-spill.jsonl";
@@ -53,15 +48,6 @@ impl SpillingAudit {
             sink,
             head: Mutex::new(ChainAnchor::GENESIS),
         })
-    }
-
-    /// Events waiting in the spill file (0 when the store has them all).
-    pub(crate) async fn pending(&self) -> Result<u64, String> {
-        self.sink
-            .flush()
-            .await
-            .map(|r| r.spilled_pending)
-            .map_err(|e| e.to_string())
     }
 }
 

@@ -1034,7 +1034,7 @@ impl Server {
                 return;
             }
         };
-        let mask = self.cfg.proxy.mask_callees.iter().any(|m| *m == user);
+        let mask = self.cfg.proxy.mask_callees.contains(&user);
         let (uri, dest) = &targets[0];
         let me = self.me_for(dest, view.request_uri.host);
         if targets.len() > 1 {

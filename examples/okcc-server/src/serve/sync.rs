@@ -524,11 +524,10 @@ impl Cluster {
                 }
             };
             match event {
-                Wake::Poll => self.catch_up(true, true).await,
                 Wake::Retry => {}
                 Wake::Notice(Ok(ChangeNotice::Bans)) => self.catch_up(false, true).await,
                 Wake::Notice(Ok(ChangeNotice::AccessRules)) => self.catch_up(true, false).await,
-                Wake::Notice(Ok(_)) => self.catch_up(true, true).await,
+                Wake::Poll | Wake::Notice(Ok(_)) => self.catch_up(true, true).await,
                 Wake::Notice(Err(e)) => {
                     tracing::warn!(error = %crate::backup::report(&e), "cluster LISTEN connection lost; polling until it is back");
                     listener = None;
