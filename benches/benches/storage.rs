@@ -86,12 +86,17 @@ fn audit_append(c: &mut Criterion) {
             let schema = format!("okcc_bench_{}", std::process::id());
             let pg = rt.block_on(async {
                 let admin = connect_postgres(&url, None, 1).await?;
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
-                )))
-                .execute(&admin)
-                .await
-                .map_err(okcc_core::store::sql::db_err)?;
+                // One statement per query: a prepared statement cannot
+                // hold two.
+                for sql in [
+                    format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+                    format!("CREATE SCHEMA {schema}"),
+                ] {
+                    sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .execute(&admin)
+                        .await
+                        .map_err(okcc_core::store::sql::db_err)?;
+                }
                 PostgresAuditStore::from_pool(connect_postgres(&url, Some(&schema), 4).await?).await
             });
             let pg = pg.unwrap_or_else(|e| panic!("postgres: {e:?}"));

@@ -623,7 +623,16 @@ fn req_7_unreachable_database_at_start_is_one_clear_line_and_a_failure_exit() {
         .arg("--data-dir")
         .arg(dir.path())
         .args(["--database-url", &url])
-        .args(["--sip-udp", "off", "--sip-tcp", "off", "--http", "off"])
+        // One transport (an ephemeral loopback port): a server with none
+        // is refused before the database is opened.
+        .args([
+            "--sip-udp",
+            "127.0.0.1:0",
+            "--sip-tcp",
+            "off",
+            "--http",
+            "off",
+        ])
         .env("RUST_LOG", "warn")
         .output()
         .unwrap();

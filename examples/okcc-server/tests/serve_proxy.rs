@@ -506,8 +506,10 @@ fn req_9_call_reaches_a_trunk_over_verified_tls() {
     assert_eq!(seen.handshake_error, None);
     let req = seen.request.unwrap();
     assert!(
-        req.starts_with(&format!(
-            "INVITE sip:{NATIONAL}@trunk.test:{port};transport=tls SIP/2.0\r\n"
+        // Parameter values are case-insensitive (RFC 3261 §19.1.4);
+        // rsipstack writes `transport=TLS`.
+        req.to_ascii_lowercase().starts_with(&format!(
+            "invite sip:{NATIONAL}@trunk.test:{port};transport=tls sip/2.0\r\n"
         )),
         "{req}"
     );

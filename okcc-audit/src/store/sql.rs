@@ -26,6 +26,25 @@ fn corrupt(what: &'static str) -> StoreError {
 }
 
 /// `u64` to an SQL `BIGINT`.
+/// Rows per multi-row `INSERT` when appending (7 parameters each: well
+/// under SQLite's and PostgreSQL's parameter limits).
+pub(crate) const ROWS_PER_INSERT: usize = 256;
+
+/// `head` + `$first, $first+1, ...` (`n` placeholders) + `tail`.
+pub(crate) fn placeholders(head: &str, first: usize, n: usize, tail: &str) -> String {
+    let mut s = String::with_capacity(head.len() + tail.len() + n * 6);
+    s.push_str(head);
+    for i in 0..n {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        s.push('$');
+        s.push_str(&(first + i).to_string());
+    }
+    s.push_str(tail);
+    s
+}
+
 pub(crate) fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -125,50 +144,109 @@ macro_rules! impl_sql_audit_store {
                 let mut tail = $crate::ChainTail::new(head);
                 let mut appended = 0;
                 let mut skipped = 0;
-                let mut body = Vec::with_capacity(320);
-                for event in events {
-                    let before = tail.head();
-                    body.clear();
-                    $crate::encoding::encode_into(&event, &mut body);
-                    let id = event.id.as_uuid().as_bytes().to_vec();
-                    let time = time_key(event.time);
-                    let tenant = event.tenant.as_ref().map(|t| t.as_str().to_owned());
-                    let stored = tail.link(event);
-                    let done = sqlx::query(
-                        "INSERT INTO audit_events (seq, id, time_ns, tenant, prev_hash, hash, body) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
-                    )
-                    .bind(to_i64(stored.seq))
-                    .bind(id)
-                    .bind(time)
-                    .bind(tenant)
-                    .bind(&stored.prev_hash.0[..])
-                    .bind(&stored.hash.0[..])
-                    .bind(&body[..])
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                    if done.rows_affected() == 0 {
-                        skipped += 1;
-                        tail = $crate::ChainTail::new(before);
+                let mut checkpoints = Vec::new();
+                // Rows go in multi-row INSERTs of `ROWS_PER_INSERT`: one
+                // round trip to the database per chunk, not per event. Ids
+                // already stored (or repeated in the batch) are found first,
+                // so every row inserted links onto the one before it.
+                let mut events = events.into_iter().peekable();
+                while events.peek().is_some() {
+                    let chunk: Vec<$crate::AuditEvent> =
+                        events.by_ref().take($crate::store::sql::ROWS_PER_INSERT).collect();
+                    let ids: Vec<[u8; 16]> =
+                        chunk.iter().map(|e| *e.id.as_uuid().as_bytes()).collect();
+                    let stored_ids = {
+                        let sql = $crate::store::sql::placeholders(
+                            "SELECT id FROM audit_events WHERE id IN (",
+                            1,
+                            ids.len(),
+                            ")",
+                        );
+                        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                        for id in &ids {
+                            q = q.bind(&id[..]);
+                        }
+                        let rows = q.fetch_all(&mut *tx).await.map_err(db_err)?;
+                        let mut found = std::collections::HashSet::with_capacity(rows.len());
+                        for row in rows {
+                            found.insert(row.try_get::<Vec<u8>, _>(0).map_err(db_err)?);
+                        }
+                        found
+                    };
+                    let mut rows: Vec<(i64, [u8; 16], i64, Option<String>, [u8; 32], [u8; 32], Vec<u8>)> =
+                        Vec::with_capacity(chunk.len());
+                    let mut in_batch = std::collections::HashSet::with_capacity(chunk.len());
+                    for (event, id) in chunk.into_iter().zip(ids) {
+                        if stored_ids.contains(&id[..]) || !in_batch.insert(id) {
+                            skipped += 1;
+                            continue;
+                        }
+                        let mut body = Vec::with_capacity(320);
+                        $crate::encoding::encode_into(&event, &mut body);
+                        let time = time_key(event.time);
+                        let tenant = event.tenant.as_ref().map(|t| t.as_str().to_owned());
+                        let stored = tail.link(event);
+                        if let Some(cp) = self
+                            .checkpoints
+                            .as_ref()
+                            .and_then(|p| p.due($crate::ChainAnchor::of(&stored)))
+                        {
+                            checkpoints.push(cp);
+                        }
+                        rows.push((
+                            to_i64(stored.seq),
+                            id,
+                            time,
+                            tenant,
+                            stored.prev_hash.0,
+                            stored.hash.0,
+                            body,
+                        ));
+                    }
+                    if rows.is_empty() {
                         continue;
                     }
-                    appended += 1;
-                    if let Some(cp) = self
-                        .checkpoints
-                        .as_ref()
-                        .and_then(|p| p.due($crate::ChainAnchor::of(&stored)))
-                    {
-                        sqlx::query(
-                            "INSERT INTO audit_checkpoints (seq, hash, mac) VALUES ($1, $2, $3)",
-                        )
+                    appended += rows.len();
+                    let mut sql = String::from(
+                        "INSERT INTO audit_events (seq, id, time_ns, tenant, prev_hash, hash, body) VALUES ",
+                    );
+                    for i in 0..rows.len() {
+                        if i > 0 {
+                            sql.push(',');
+                        }
+                        let n = i * 7;
+                        sql.push_str(&format!(
+                            "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                            n + 1,
+                            n + 2,
+                            n + 3,
+                            n + 4,
+                            n + 5,
+                            n + 6,
+                            n + 7
+                        ));
+                    }
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for (seq, id, time, tenant, prev, hash, body) in rows {
+                        q = q
+                            .bind(seq)
+                            .bind(id.to_vec())
+                            .bind(time)
+                            .bind(tenant)
+                            .bind(prev.to_vec())
+                            .bind(hash.to_vec())
+                            .bind(body);
+                    }
+                    q.execute(&mut *tx).await.map_err(db_err)?;
+                }
+                for cp in checkpoints {
+                    sqlx::query("INSERT INTO audit_checkpoints (seq, hash, mac) VALUES ($1, $2, $3)")
                         .bind(to_i64(cp.seq))
                         .bind(&cp.hash.0[..])
                         .bind(&cp.mac.0[..])
                         .execute(&mut *tx)
                         .await
                         .map_err(db_err)?;
-                    }
                 }
                 tx.commit().await.map_err(db_err)?;
                 Ok($crate::AppendReceipt::new(appended, skipped, tail.head()))

@@ -126,7 +126,8 @@ pub(crate) fn binding_changes<'a>(
 ) -> Vec<(BindingChange, &'a Binding)> {
     let live = || before.iter().filter(|b| b.expires_at > now);
     let mut out = Vec::new();
-    for b in after {
+    // Expired bindings are no change (a store may still hold them).
+    for b in after.iter().filter(|b| b.expires_at > now) {
         match live().find(|o| o.contact.eq_ignore_ascii_case(&b.contact)) {
             None => out.push((BindingChange::Added, b)),
             Some(_) if b.call_id == call_id && b.cseq == cseq => {
