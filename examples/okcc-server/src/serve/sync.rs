@@ -321,7 +321,13 @@ impl Cluster {
             }
         }
         if let Some((_, _, rules)) = switch {
-            all.entries.extend(rules.entries.iter().cloned());
+            // The REST switch keeps its documented rule id in decisions
+            // (`switch:block-foreign`, not the stored set's `switch:1`).
+            all.entries
+                .extend(rules.entries.iter().cloned().map(|mut e| {
+                    e.id = okcc_core::RuleId::new(okcc_core::access::SWITCH_RULE);
+                    e
+                }));
         }
         all
     }
