@@ -15,7 +15,7 @@
 //! - Storage: [`ReviewStore`] with [`MemoryReviewStore`], and with the
 //!   features `sqlite` / `postgres` `SqliteReviewStore` /
 //!   `PostgresReviewStore`; every backend passes the conformance suite
-//!   [`testkit`] (feature `testkit`, macro `review_store_contract!`).
+//!   `testkit` (feature `testkit`, macro `review_store_contract!`).
 //!
 //! ```
 //! use okcc_core::ids::{Owner, TenantId, UserId};

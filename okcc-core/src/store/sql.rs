@@ -208,7 +208,7 @@ macro_rules! sql_store_structs {
         #[cfg(feature = "postgres")]
         impl $name {
             /// Uses a connected pool
-            /// ([`connect_postgres`](okcc_core::store::sql::connect_postgres))
+            /// (`okcc_core::store::sql::connect_postgres`)
             /// and applies the embedded migrations.
             pub async fn from_pool(pool: sqlx::PgPool) -> Result<Self, $crate::store::StoreError> {
                 $migrate(&pool).await?;
