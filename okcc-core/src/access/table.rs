@@ -2,45 +2,54 @@
 //!
 //! [`PrefixTable`] flattens the (possibly nested) networks into sorted,
 //! disjoint address ranges, each naming the most specific network that
-//! covers it, and stores every range's value inline so that a
-//! [`PrefixTable::longest`] lookup touches as few cache lines (and memory
-//! pages) as possible:
+//! covers it (its slot), so that a [`PrefixTable::longest`] lookup touches
+//! as few cache lines (and memory pages) as possible:
 //!
-//! - **Large IPv4 tables** (more than 32,768 ranges) use a direct
-//!   table on the top 16 to 20 address bits (about one bucket per range,
-//!   at most 4 MiB) that gives the ranges starting in each bucket; their
-//!   starts are kept as 16-bit offsets beside the value, so the one or two
-//!   ranges of a bucket share one cache line, and a branch-free binary
-//!   search over them picks the range: two dependent memory reads.
+//! - **Large IPv4 tables** (more than 32,768 ranges) use a direct table on
+//!   the top 16 to 20 address bits (about one bucket per range, at most
+//!   8 MiB). A bucket gives the first range starting in it and the network
+//!   holding its first address; range starts are kept as 16-bit offsets
+//!   beside the slot (8 bytes a range), so the one or two ranges of a
+//!   bucket share one cache line, and a branch-free binary search over
+//!   them picks the range. A bucket in which no range starts (or a key
+//!   before its first start) is answered from the bucket alone: one
+//!   memory read; otherwise two dependent reads.
 //! - **IPv6 and small IPv4 tables** use a bucket index sized to the table
 //!   (about one bucket per range, at most 2^20 buckets) over the span of
 //!   the range starts, then the same search over the few full-width starts
-//!   of the bucket. Tables of a few ranges skip the index.
+//!   of the bucket (IPv6 starts as two `u64` halves: 24 bytes a range).
+//!   Here too a bucket inside one range is answered from the index alone.
+//!   Tables of a few ranges skip the index.
 //!
-//! Where the time goes (1,000,000 mixed prefixes, about 50 MB, on a 2-core
-//! KVM guest with 4 KiB pages): nearly all of a lookup is its two
-//! dependent reads, a cache and TLB miss each (a probe read alone costs
-//! about 2 ns). Independent lookups overlap in the CPU only as far as its
-//! reorder window reaches, so a lookup of few instructions is worth more
-//! than a smaller first level. Measured and dropped (same machine, same
-//! probes, interleaved runs): an L2-sized top table (2^16 buckets) over
-//! per-line separators and 64-byte lines of ranges (three dependent
-//! reads: slower, although the first two mostly hit the cache);
-//! fixed-length branch-free bucket searches, and conditional moves in the
-//! search below (more instructions, no gain); 2^18 IPv4 buckets (longer
-//! bucket searches: slower); 2^21 (no gain for 4 MB more); one `u128`
-//! table for both families (no family branch, but 77 bytes per prefix and
-//! slower).
+//! A range holds no value: the lookup returns a reference to the value
+//! stored once per network, computed from the slot without reading it.
+//!
+//! Where the time goes (1,000,000 mixed prefixes, about 46 MB, on a 2-core
+//! KVM guest with 4 KiB pages): nearly all of a lookup is its dependent
+//! reads, a cache and TLB miss each (a probe read alone costs about 2 ns).
+//! Independent lookups overlap in the CPU only as far as its reorder
+//! window reaches, so a lookup of few instructions is worth more than a
+//! smaller first level. Measured, interleaved on one machine: moving the
+//! values out of the ranges (55.5 -> 39.9 bytes per prefix) and answering
+//! range-free buckets from the index (46.2 bytes per prefix) took the
+//! median from 206-211 ns to 170 ns at load 5.6-6.2. Measured and dropped
+//! (same machine, same probes, interleaved runs): an L2-sized top table
+//! (2^16 buckets) over per-line separators and 64-byte lines of ranges
+//! (three dependent reads: slower, although the first two mostly hit the
+//! cache); fixed-length branch-free bucket searches, and conditional moves
+//! in the search below (more instructions, no gain); 2^18 IPv4 buckets
+//! (longer bucket searches: slower); 2^21 (no gain for 4 MB more); one
+//! `u128` table for both families (no family branch, but 77 bytes per
+//! prefix and slower).
 //!
 //! Every network also records its enclosing network, so
 //! [`PrefixTable::matches`] can walk from the most specific match outwards
 //! (for example to skip rules that do not apply to a channel).
 //!
-//! Memory: a network adds at most two ranges. A range costs its start (2
-//! bytes for direct IPv4, 4 for small IPv4, 16 for IPv6), a 4-byte network
-//! slot and an `Option<V>` (rounded up to the alignment: 16 bytes for
-//! IPv4 and 32 for IPv6 with a 4-byte `V`), plus at most 4 bytes of index;
-//! each network also keeps its value and a 4-byte parent link.
+//! Memory: a network adds at most two ranges. A range costs 8 bytes (direct
+//! or small IPv4) or 24 (IPv6), plus at most 8 bytes of index per bucket
+//! (about one bucket per range); each network also keeps its value and a
+//! 4-byte parent link.
 
 use std::net::IpAddr;
 
@@ -118,19 +127,96 @@ macro_rules! impl_key {
 impl_key!(u32);
 impl_key!(u128);
 
-/// One range of the lookup structure: its start (full or low bits), the
-/// network covering it (or [`NONE`]) and that network's value, side by
-/// side so the search and the answer share a cache line.
-#[derive(Clone, Debug)]
-struct Slot<K, V> {
+/// An IPv6 key as two 64-bit halves: 8-byte aligned, so a range (key and
+/// slot) takes 24 bytes rather than the 32 a 16-aligned `u128` needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Wide {
+    hi: u64,
+    lo: u64,
+}
+
+impl Wide {
+    #[inline]
+    fn get(self) -> u128 {
+        u128::from(self.hi) << 64 | u128::from(self.lo)
+    }
+}
+
+impl From<u128> for Wide {
+    #[inline]
+    fn from(v: u128) -> Self {
+        Self {
+            hi: (v >> 64) as u64,
+            lo: v as u64,
+        }
+    }
+}
+
+impl PartialOrd for Wide {
+    #[inline]
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+
+    #[inline]
+    fn le(&self, other: &Self) -> bool {
+        self.get() <= other.get()
+    }
+}
+
+impl Ord for Wide {
+    /// Numeric order, compared as one `u128` (branch-free).
+    #[inline]
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.get().cmp(&other.get())
+    }
+}
+
+impl Key for Wide {
+    const ZERO: Self = Self { hi: 0, lo: 0 };
+    fn last_of(start: Self, len: u8) -> Self {
+        u128::last_of(start.get(), len).into()
+    }
+    fn succ(self) -> Option<Self> {
+        self.get().succ().map(Self::from)
+    }
+    #[inline]
+    fn bucket(self, base: Self, shift: u32) -> usize {
+        self.get().bucket(base.get(), shift)
+    }
+    #[inline]
+    fn shr(self, shift: u32) -> u128 {
+        if shift >= 64 {
+            u128::from(self.hi >> (shift - 64))
+        } else {
+            self.get() >> shift
+        }
+    }
+    fn align(self, shift: u32) -> Self {
+        self.get().align(shift).into()
+    }
+    fn bucket_start(base: Self, b: usize, shift: u32) -> Self {
+        u128::bucket_start(base.get(), b, shift).into()
+    }
+    fn span_bits(lo: Self, hi: Self) -> u32 {
+        u128::span_bits(lo.get(), hi.get())
+    }
+}
+
+/// One range of the lookup structure: its start (full or low bits) and
+/// the network covering it (or [`NONE`]). The network's value stays in the
+/// table's entries: a lookup returns a reference to it without reading
+/// it, so the ranges stay small (8 bytes for IPv4, 24 for IPv6) and more
+/// of them stay in the caches.
+#[derive(Clone, Copy, Debug)]
+struct Slot<K> {
     key: K,
     slot: u32,
-    val: Option<V>,
 }
 
 /// Branch-free "number of ranges whose start is `<= key`" in a sorted slice.
 #[inline]
-fn count_le<K: Copy + Ord, V>(s: &[Slot<K, V>], key: K) -> usize {
+fn count_le<K: Copy + Ord>(s: &[Slot<K>], key: K) -> usize {
     let mut base = 0usize;
     let mut size = s.len();
     while size > 1 {
@@ -211,34 +297,30 @@ enum Index<K> {
     /// Search every range (small tables).
     None,
     /// Bucket `b` holds the keys `base + (b << shift)` onwards (`base` is
-    /// a multiple of `2^shift`); `first[b]`
-    /// is the range holding the first key of bucket `b`; the last element
-    /// is the last range.
+    /// a multiple of `2^shift`); `first[b].first` is the range holding the
+    /// first key of bucket `b` and `first[b].cover` that range's network;
+    /// the last element is the last range.
     Span {
         base: K,
         shift: u32,
-        first: Vec<u32>,
+        first: Vec<Bucket>,
     },
 }
 
 /// Sorted disjoint ranges of one family with full-width starts.
 #[derive(Clone, Debug)]
-struct Ranges<K, V> {
+struct Ranges<K> {
     /// The ranges; `ranges[0].key` is zero.
-    ranges: Vec<Slot<K, V>>,
+    ranges: Vec<Slot<K>>,
     index: Index<K>,
 }
 
-impl<K: Key, V: Clone> Ranges<K, V> {
-    fn new(list: RangeList<K>, entries: &[Entry<V>]) -> Self {
+impl<K: Key> Ranges<K> {
+    fn new(list: RangeList<K>) -> Self {
         let ranges = list
             .ranges
             .into_iter()
-            .map(|(key, slot)| Slot {
-                key,
-                slot,
-                val: value_of(slot, entries),
-            })
+            .map(|(key, slot)| Slot { key, slot })
             .collect();
         let mut out = Self {
             ranges,
@@ -271,9 +353,9 @@ impl<K: Key, V: Clone> Ranges<K, V> {
             while self.ranges.get(i + 1).is_some_and(|r| r.key <= at) {
                 i += 1;
             }
-            first.push(u32::try_from(i).unwrap_or(u32::MAX));
+            first.push(self.bucket(i));
         }
-        first.push(u32::try_from(n - 1).unwrap_or(u32::MAX));
+        first.push(self.bucket(n - 1));
         self.index = Index::Span {
             base: lo,
             shift,
@@ -281,53 +363,78 @@ impl<K: Key, V: Clone> Ranges<K, V> {
         };
     }
 
-    /// The range holding `key`.
+    fn bucket(&self, i: usize) -> Bucket {
+        Bucket {
+            first: u32::try_from(i).unwrap_or(u32::MAX),
+            cover: self.ranges.get(i).map_or(NONE, |r| r.slot),
+        }
+    }
+
+    /// The network holding `key` ([`NONE`] if none).
     #[inline]
-    fn find(&self, key: K) -> Option<&Slot<K, V>> {
-        let (lo, hi) = match &self.index {
-            Index::None => (0, self.ranges.len()),
+    fn find(&self, key: K) -> u32 {
+        let (s, cover) = match &self.index {
+            Index::None => (self.ranges.as_slice(), NONE),
             Index::Span { base, shift, first } => {
                 let (q, qb) = (key.shr(*shift), base.shr(*shift));
                 if q < qb {
-                    return self.ranges.first();
+                    return self.ranges.first().map_or(NONE, |r| r.slot);
                 }
                 let b = usize::try_from(q - qb)
                     .unwrap_or(usize::MAX)
                     .min(first.len().saturating_sub(2));
-                match (first.get(b), first.get(b + 1)) {
-                    (Some(&lo), Some(&hi)) => (lo as usize, hi as usize + 1),
-                    _ => return None,
-                }
+                let (Some(&Bucket { first: lo, cover }), Some(&Bucket { first: hi, .. })) =
+                    (first.get(b), first.get(b + 1))
+                else {
+                    return NONE;
+                };
+                // The bucket's first key is in range `lo` (`cover`); only
+                // the ranges after it can start at or before `key`. A
+                // bucket inside one range reads no range at all.
+                let s = self.ranges.get(lo as usize + 1..=hi as usize);
+                (s.unwrap_or_default(), cover)
             }
         };
-        let s = self.ranges.get(lo..hi)?;
-        s.get(count_le(s, key).saturating_sub(1))
+        match count_le(s, key).checked_sub(1) {
+            None => cover,
+            Some(i) => s.get(i).map_or(NONE, |r| r.slot),
+        }
     }
 
     fn heap_bytes(&self) -> usize {
         let index = match &self.index {
             Index::None => 0,
-            Index::Span { first, .. } => first.capacity() * 4,
+            Index::Span { first, .. } => first.capacity() * size_of::<Bucket>(),
         };
-        self.ranges.capacity() * size_of::<Slot<K, V>>() + index
+        self.ranges.capacity() * size_of::<Slot<K>>() + index
     }
 }
 
 /// Large IPv4 tables: a direct table on the top `bits` (16..=20) bits.
 #[derive(Clone, Debug)]
-struct Direct<V> {
+struct Direct {
     /// Address bits below the direct index (12..=16).
     low: u32,
-    /// `top[b]` is the first range starting at or after `b << low`
-    /// (`2^bits + 1` entries; the last is the number of ranges).
-    top: Vec<u32>,
+    /// Bucket `b` (`2^bits + 1` entries; the last is the number of ranges).
+    top: Vec<Bucket>,
     /// The ranges, keyed by the low `low` bits of their start (the ranges
     /// of one bucket are adjacent).
-    ranges: Vec<Slot<u16, V>>,
+    ranges: Vec<Slot<u16>>,
 }
 
-impl<V: Clone> Direct<V> {
-    fn new(list: RangeList<u32>, entries: &[Entry<V>]) -> Self {
+/// One bucket of the direct IPv4 table.
+#[derive(Clone, Copy, Debug)]
+struct Bucket {
+    /// The first range starting at or after the bucket's first address.
+    first: u32,
+    /// The network holding the bucket's first address ([`NONE`] if none):
+    /// the answer when no range starts in the bucket at or before the key,
+    /// found without reading the ranges.
+    cover: u32,
+}
+
+impl Direct {
+    fn new(list: RangeList<u32>) -> Self {
         let n = list.ranges.len();
         let bits = (usize::BITS - 1 - n.leading_zeros()).clamp(16, MAX_BUCKET_BITS);
         let low = 32 - bits;
@@ -339,7 +446,19 @@ impl<V: Clone> Direct<V> {
             while list.ranges.get(i).is_some_and(|r| u64::from(r.0) < at) {
                 i += 1;
             }
-            top.push(u32::try_from(i).unwrap_or(u32::MAX));
+            // Range 0 starts at 0, so `i >= 1` for every bucket but the
+            // first; the first bucket's first address is range 0's.
+            let cover = match list.ranges.get(i) {
+                Some(r) if u64::from(r.0) == at => r.1,
+                _ => i
+                    .checked_sub(1)
+                    .and_then(|p| list.ranges.get(p))
+                    .map_or(NONE, |r| r.1),
+            };
+            top.push(Bucket {
+                first: u32::try_from(i).unwrap_or(u32::MAX),
+                cover,
+            });
         }
         let ranges = list
             .ranges
@@ -347,52 +466,50 @@ impl<V: Clone> Direct<V> {
             .map(|(start, slot)| Slot {
                 key: u16::try_from(start & mask).unwrap_or(u16::MAX),
                 slot,
-                val: value_of(slot, entries),
             })
             .collect();
         Self { low, top, ranges }
     }
 
-    /// The range holding `key`.
+    /// The network holding `key` ([`NONE`] if none).
     #[inline]
-    fn find(&self, key: u32) -> Option<&Slot<u16, V>> {
+    fn find(&self, key: u32) -> u32 {
         let b = (key >> self.low) as usize;
-        let (Some(&a), Some(&z)) = (self.top.get(b), self.top.get(b + 1)) else {
-            return None;
+        let (Some(&Bucket { first: a, cover }), Some(&Bucket { first: z, .. })) =
+            (self.top.get(b), self.top.get(b + 1))
+        else {
+            return NONE;
         };
-        let (a, z) = (a as usize, z as usize);
         let k = (key & ((1u32 << self.low) - 1)) as u16;
-        // An empty bucket, or a key before the bucket's first start, falls
-        // in the range before (range 0 starts at 0, so `a >= 1` then).
-        let s = self.ranges.get(a..z).unwrap_or_default();
-        self.ranges.get((a + count_le(s, k)).saturating_sub(1))
+        // An empty bucket reads no range; a key before the bucket's first
+        // start is in the network holding the bucket's first address.
+        let s = self.ranges.get(a as usize..z as usize).unwrap_or_default();
+        match count_le(s, k).checked_sub(1) {
+            None => cover,
+            Some(i) => s.get(i).map_or(NONE, |r| r.slot),
+        }
     }
 
     fn heap_bytes(&self) -> usize {
-        self.top.capacity() * 4 + self.ranges.capacity() * size_of::<Slot<u16, V>>()
+        self.top.capacity() * size_of::<Bucket>() + self.ranges.capacity() * size_of::<Slot<u16>>()
     }
-}
-
-fn value_of<V: Clone>(slot: u32, entries: &[Entry<V>]) -> Option<V> {
-    entries.get(slot as usize).map(|e| e.value.clone())
 }
 
 /// The IPv4 side: direct table when large, indexed ranges otherwise.
 #[derive(Clone, Debug)]
-enum V4<V> {
-    Ranges(Ranges<u32, V>),
-    Dir16(Direct<V>),
+enum V4 {
+    Ranges(Ranges<u32>),
+    Dir16(Direct),
 }
 
-impl<V: Clone> V4<V> {
-    /// The covering network and its value.
+impl V4 {
+    /// The covering network's slot ([`NONE`] if none).
     #[inline]
-    fn get(&self, key: u32) -> (u32, Option<&V>) {
-        let r = match self {
-            Self::Ranges(r) => r.find(key).map(|r| (r.slot, r.val.as_ref())),
-            Self::Dir16(d) => d.find(key).map(|r| (r.slot, r.val.as_ref())),
-        };
-        r.unwrap_or((NONE, None))
+    fn get(&self, key: u32) -> u32 {
+        match self {
+            Self::Ranges(r) => r.find(key),
+            Self::Dir16(d) => d.find(key),
+        }
     }
 
     fn heap_bytes(&self) -> usize {
@@ -413,22 +530,21 @@ struct Entry<V> {
 ///
 /// Build it once with [`PrefixTable::build`], then share it (it is
 /// `Send + Sync` when `V` is). IPv4-mapped IPv6 lookups are judged as IPv4.
-/// Values are cloned once per address range at build time (keep them
-/// small: an id, a code, a few flags).
+/// Each value is stored once; a lookup returns a reference to it.
 #[derive(Clone, Debug)]
 pub struct PrefixTable<V> {
-    v4: V4<V>,
-    v6: Ranges<u128, V>,
+    v4: V4,
+    v6: Ranges<Wide>,
     entries: Vec<Entry<V>>,
 }
 
-impl<V: Clone> Default for PrefixTable<V> {
+impl<V> Default for PrefixTable<V> {
     fn default() -> Self {
         Self::build([])
     }
 }
 
-impl<V: Clone> PrefixTable<V> {
+impl<V> PrefixTable<V> {
     /// Builds a table. When the same network appears more than once, the
     /// earlier item is met first by [`PrefixTable::matches`].
     pub fn build(items: impl IntoIterator<Item = (Cidr, V)>) -> Self {
@@ -440,7 +556,7 @@ impl<V: Clone> PrefixTable<V> {
     fn build_with(items: impl IntoIterator<Item = (Cidr, V)>, dir16_min: usize) -> Self {
         let mut entries = Vec::new();
         let mut v4: Vec<(u32, u8, u32)> = Vec::new();
-        let mut v6: Vec<(u128, u8, u32)> = Vec::new();
+        let mut v6: Vec<(Wide, u8, u32)> = Vec::new();
         for (net, value) in items {
             let Ok(id) = u32::try_from(entries.len()) else {
                 break;
@@ -454,7 +570,7 @@ impl<V: Clone> PrefixTable<V> {
             });
             match net.addr() {
                 IpAddr::V4(a) => v4.push((u32::from(a), net.prefix_len(), id)),
-                IpAddr::V6(a) => v6.push((u128::from(a), net.prefix_len(), id)),
+                IpAddr::V6(a) => v6.push((u128::from(a).into(), net.prefix_len(), id)),
             }
         }
         // Outer networks first; for equal networks the earliest item last,
@@ -470,11 +586,11 @@ impl<V: Clone> PrefixTable<V> {
         }
         entries.shrink_to_fit();
         let v4 = if l4.ranges.len() > dir16_min {
-            V4::Dir16(Direct::new(l4, &entries))
+            V4::Dir16(Direct::new(l4))
         } else {
-            V4::Ranges(Ranges::new(l4, &entries))
+            V4::Ranges(Ranges::new(l4))
         };
-        let v6 = Ranges::new(l6, &entries);
+        let v6 = Ranges::new(l6);
         Self { v4, v6, entries }
     }
 }
@@ -491,7 +607,7 @@ impl<V> PrefixTable<V> {
     }
 }
 
-impl<V: Clone> PrefixTable<V> {
+impl<V> PrefixTable<V> {
     /// The value of the most specific network holding `ip`.
     #[inline]
     pub fn longest(&self, ip: IpAddr) -> Option<&V> {
@@ -501,13 +617,12 @@ impl<V: Clone> PrefixTable<V> {
     /// The most specific network's slot and value.
     #[inline]
     fn get(&self, ip: IpAddr) -> (u32, Option<&V>) {
-        match ip.to_canonical() {
+        let slot = match ip.to_canonical() {
             IpAddr::V4(a) => self.v4.get(u32::from(a)),
-            IpAddr::V6(a) => self
-                .v6
-                .find(u128::from(a))
-                .map_or((NONE, None), |r| (r.slot, r.val.as_ref())),
-        }
+            IpAddr::V6(a) => self.v6.find(u128::from(a).into()),
+        };
+        // The address of the value, not a read of it.
+        (slot, self.entries.get(slot as usize).map(|e| &e.value))
     }
 
     /// Every network holding `ip`, most specific first.
