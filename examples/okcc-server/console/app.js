@@ -381,7 +381,7 @@ async function dashboard(body) {
   }
   if (can("audit.read")) {
     const scope = me.scope;
-    const page = await act(() => api.get(`/audit/events?scope=${seg(scope)}&limit=500`));
+    const page = await act(() => api.get(`/audit/events?scope=${seg(scope)}&order=newest&limit=500`));
     const items = page?.items || [];
     const isFail = (e) => e.outcome && e.outcome !== "success" && show(e.outcome) !== "success";
     // SIP: only the client's failures (outcome denied: wrong password,

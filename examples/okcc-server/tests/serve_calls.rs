@@ -36,9 +36,15 @@ impl Drop for Server {
 }
 
 fn add_extension(dir: &Path, user: &str) {
+    add_extension_in(dir, user, None);
+}
+
+/// Adds `user` with the test password, in `tenant` when given.
+fn add_extension_in(dir: &Path, user: &str, tenant: Option<&str>) {
     let mut c = Command::new(BIN)
         .args(["extension", "add", user, "--password-stdin", "--data-dir"])
         .arg(dir)
+        .args(tenant.map(|t| ["--tenant", t]).into_iter().flatten())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -410,6 +416,31 @@ fn req_9_call_to_blocked_international_number_is_403_and_never_forwarded() {
         trunk.recv_from(&mut buf).is_err(),
         "a refused call never reaches the trunk"
     );
+}
+
+#[test]
+fn req_9_tenant_whitelist_applies_to_calls_from_its_extensions() {
+    if !in_own_netns("req_9_tenant_whitelist_applies_to_calls_from_its_extensions") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    add_extension_in(dir.path(), "1001", Some("acme"));
+    add_extension(dir.path(), "1002");
+    // acme's phones may only use its office network, not loopback.
+    let rules = dir.path().join("access.rules");
+    std::fs::write(&rules, "allow tenant:acme 192.0.2.0/24\n").unwrap();
+    let server = start(
+        dir.path(),
+        &format!("rules = {:?}\n", rules.to_str().unwrap()),
+    );
+    let ua = Ua::new(server.sip);
+    let uri = format!("sip:1002@{}", server.sip);
+    ua.send(&ua.invite(&uri, "wl", 1, "wl1", ""));
+    let r = ua.final_or_ringing();
+    // Refused by the tenant whitelist before any challenge (a 407 here
+    // would mean the rule was judged without the caller's tenant).
+    assert_eq!(status(&r), 403, "{r}");
+    ua.ack(&uri, "wl", 1, "wl1", &r);
 }
 
 #[test]

@@ -100,23 +100,34 @@ pub(crate) struct AuditParams {
     limit: Option<u32>,
     /// Export format: `csv` (default) or `jsonl`.
     format: Option<String>,
+    /// `oldest` (default: oldest first) or `newest` (newest first).
+    order: Option<String>,
 }
 
 impl AuditParams {
     async fn authorize(&self, state: &AppState, caller: &Caller) -> Result<AuditQuery, ApiError> {
         let owner = parse_scope(&self.scope)?;
         require(state, &caller.principal, Permission::AuditRead, &owner).await?;
-        Ok(match owner {
+        let query = match owner {
             Owner::Platform => AuditQuery::all(),
             Owner::Tenant(t) => AuditQuery::all().tenant(t),
-        })
+        };
+        match self.order.as_deref() {
+            None | Some("oldest") => Ok(query),
+            Some("newest") => Ok(query.newest_first()),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "order must be `oldest` or `newest`, not `{}`",
+                other.chars().take(16).collect::<String>()
+            ))),
+        }
     }
 }
 
 /// A page of events.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub(crate) struct EventPage {
-    /// Stored events, oldest first (numbers in them are already masked).
+    /// Stored events, oldest first unless `order=newest` (numbers in them
+    /// are already masked).
     #[schema(value_type = Vec<Object>)]
     pub(crate) items: Vec<serde_json::Value>,
     /// Cursor of the next page, if any.

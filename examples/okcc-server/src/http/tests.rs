@@ -1173,6 +1173,29 @@ async fn req_5_audit_log_query_export_and_verify_by_scope() {
         items.iter().all(|e| e["tenant"] == json!("acme")),
         "{items:?}"
     );
+    // Newest first on request (the console's "recent" cards), the same
+    // events in the reverse order; an unknown order is refused.
+    let newest = api
+        .call(
+            Method::GET,
+            "/api/v1/audit/events?scope=acme&order=newest",
+            Some(&w.boss),
+            None,
+        )
+        .await;
+    assert_eq!(newest.status, StatusCode::OK, "{:?}", newest.body);
+    let mut reversed = items.clone();
+    reversed.reverse();
+    assert_eq!(newest.body["items"].as_array(), Some(&reversed));
+    let bad = api
+        .call(
+            Method::GET,
+            "/api/v1/audit/events?scope=acme&order=sideways",
+            Some(&w.boss),
+            None,
+        )
+        .await;
+    assert_problem(&bad, StatusCode::BAD_REQUEST, "invalid-input");
     let cross = api
         .call(
             Method::GET,

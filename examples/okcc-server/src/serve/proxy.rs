@@ -458,6 +458,42 @@ impl Server {
         Err(StatusCode::NotFound)
     }
 
+    /// The access rules for a call or OPTIONS from `ip`, judged with the
+    /// caller's account and its tenant (so tenant and account whitelists
+    /// apply as they do to REGISTER). Answers `403` (refused) or `503`
+    /// (the directory does not answer) and returns `false` when the
+    /// request must go no further.
+    async fn call_allowed(
+        &self,
+        tx: &mut Transaction,
+        view: &SipRequestView<'_>,
+        ip: IpAddr,
+    ) -> bool {
+        let user = view.from_user();
+        let account = user.and_then(|u| UserId::new(u).ok());
+        let tenant = match user {
+            Some(u) => match self.tenant_of(u).await {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::error!(error = %e, "directory unavailable");
+                    let _ = tx.reply(StatusCode::ServiceUnavailable).await;
+                    return false;
+                }
+            },
+            None => None,
+        };
+        let mut req = AccessRequest::new(ip, Channel::SipCall);
+        req.account = account.as_ref();
+        req.tenant = tenant.as_ref();
+        let access = self.guard.access().check(&req);
+        if !access.is_allowed() {
+            tracing::info!(source = %ip, method = %view.method, rule = ?access.rule(), "refused by access rule");
+            let _ = tx.reply(StatusCode::Forbidden).await;
+            return false;
+        }
+        true
+    }
+
     /// A new INVITE (no To tag).
     pub(super) async fn invite(&self, mut tx: Transaction, view: &SipRequestView<'_>, wire: &str) {
         let Some(src) = via_source(view) else {
@@ -465,12 +501,7 @@ impl Server {
             return;
         };
         let ip = src.ip();
-        let account = view.from_user().and_then(|u| UserId::new(u).ok());
-        let mut req = AccessRequest::new(ip, Channel::SipCall);
-        req.account = account.as_ref();
-        if !self.guard.access().check(&req).is_allowed() {
-            tracing::info!(source = %ip, "INVITE refused by access rule");
-            let _ = tx.reply(StatusCode::Forbidden).await;
+        if !self.call_allowed(&mut tx, view, ip).await {
             return;
         }
         // Never a relay: refuse unserved domains before anything else.
@@ -1005,11 +1036,7 @@ impl Server {
             return;
         };
         let ip = src.ip();
-        let account = view.from_user().and_then(|u| UserId::new(u).ok());
-        let mut req = AccessRequest::new(ip, Channel::SipCall);
-        req.account = account.as_ref();
-        if !self.guard.access().check(&req).is_allowed() {
-            let _ = tx.reply(StatusCode::Forbidden).await;
+        if !self.call_allowed(&mut tx, view, ip).await {
             return;
         }
         let route = self.route(view).await;
