@@ -56,4 +56,9 @@ impl SqliteAuditStore {
     }
 }
 
-super::sql::impl_sql_audit_store!(SqliteAuditStore, "BEGIN IMMEDIATE", "SELECT 1");
+super::sql::impl_sql_audit_store!(
+    SqliteAuditStore,
+    "BEGIN IMMEDIATE",
+    "SELECT 1",
+    super::sql::Params::Positional
+);
