@@ -92,6 +92,44 @@ pub(crate) fn insert_events_sql(params: Params, rows: usize) -> String {
     sql
 }
 
+/// A page of [`AuditStore::query`](super::AuditStore::query) without a
+/// time range, newest first: coarse filters in SQL (`$1` cursor, `$2`..`$3`
+/// time range, `$4` tenant filter on, `$5` tenant, `$6` platform only, `$7`
+/// rows), the exact ones in Rust. The unary `+` keeps the time index out:
+/// SQLite's planner otherwise prefers it over the primary key and sorts
+/// every row of the log for each page (`USE TEMP B-TREE FOR ORDER BY`).
+pub(crate) const QUERY_NEWEST_FIRST: &str = "SELECT seq, prev_hash, hash, body FROM audit_events \
+     WHERE seq < $1 AND +time_ns >= $2 AND +time_ns <= $3 \
+     AND ($4 = 0 OR tenant = $5) AND ($6 = 0 OR tenant IS NULL) \
+     ORDER BY seq DESC LIMIT $7";
+
+/// As [`QUERY_NEWEST_FIRST`], oldest first.
+pub(crate) const QUERY_OLDEST_FIRST: &str = "SELECT seq, prev_hash, hash, body FROM audit_events \
+     WHERE seq > $1 AND +time_ns >= $2 AND +time_ns <= $3 \
+     AND ($4 = 0 OR tenant = $5) AND ($6 = 0 OR tenant IS NULL) \
+     ORDER BY seq ASC LIMIT $7";
+
+/// As [`QUERY_NEWEST_FIRST`] with a time range (`since` or `until` set):
+/// the planner may search the time index (the rows in the range are
+/// sorted by `seq`).
+pub(crate) const QUERY_RANGE_NEWEST_FIRST: &str = "SELECT seq, prev_hash, hash, body FROM audit_events \
+     WHERE seq < $1 AND time_ns >= $2 AND time_ns <= $3 \
+     AND ($4 = 0 OR tenant = $5) AND ($6 = 0 OR tenant IS NULL) \
+     ORDER BY seq DESC LIMIT $7";
+
+/// As [`QUERY_RANGE_NEWEST_FIRST`], oldest first.
+pub(crate) const QUERY_RANGE_OLDEST_FIRST: &str = "SELECT seq, prev_hash, hash, body FROM audit_events \
+     WHERE seq > $1 AND time_ns >= $2 AND time_ns <= $3 \
+     AND ($4 = 0 OR tenant = $5) AND ($6 = 0 OR tenant IS NULL) \
+     ORDER BY seq ASC LIMIT $7";
+
+/// Events in chain order from `$1`, at most `$2`.
+pub(crate) const READ_CHAIN: &str = "SELECT seq, prev_hash, hash, body FROM audit_events \
+     WHERE seq >= $1 ORDER BY seq ASC LIMIT $2";
+
+/// The last stored event.
+pub(crate) const HEAD: &str = "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1";
+
 /// `u64` to an SQL `BIGINT`.
 pub(crate) fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
@@ -165,12 +203,10 @@ macro_rules! impl_sql_audit_store {
                 let _one_writer = self.writer.lock().await;
                 let mut tx = self.pool.begin_with($begin).await.map_err(db_err)?;
                 sqlx::query($lock).execute(&mut *tx).await.map_err(db_err)?;
-                let head = match sqlx::query(
-                    "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1",
-                )
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_err)?
+                let head = match sqlx::query($crate::store::sql::HEAD)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_err)?
                 {
                     Some(row) => anchor_of(
                         row.try_get(0).map_err(db_err)?,
@@ -295,16 +331,14 @@ macro_rules! impl_sql_audit_store {
                         })?),
                     };
                 // Coarse filters in SQL (indexed), the exact ones in Rust.
-                let sql = if query.newest_first {
-                    "SELECT seq, prev_hash, hash, body FROM audit_events \
-                     WHERE seq < $1 AND time_ns >= $2 AND time_ns <= $3 \
-                     AND ($4 = 0 OR tenant = $5) AND ($6 = 0 OR tenant IS NULL) \
-                     ORDER BY seq DESC LIMIT $7"
-                } else {
-                    "SELECT seq, prev_hash, hash, body FROM audit_events \
-                     WHERE seq > $1 AND time_ns >= $2 AND time_ns <= $3 \
-                     AND ($4 = 0 OR tenant = $5) AND ($6 = 0 OR tenant IS NULL) \
-                     ORDER BY seq ASC LIMIT $7"
+                let sql = match (
+                    query.newest_first,
+                    query.since.is_some() || query.until.is_some(),
+                ) {
+                    (true, false) => $crate::store::sql::QUERY_NEWEST_FIRST,
+                    (false, false) => $crate::store::sql::QUERY_OLDEST_FIRST,
+                    (true, true) => $crate::store::sql::QUERY_RANGE_NEWEST_FIRST,
+                    (false, true) => $crate::store::sql::QUERY_RANGE_OLDEST_FIRST,
                 };
                 let since = query.since.map_or(i64::MIN, time_key);
                 let until = query.until.map_or(i64::MAX, time_key);
@@ -371,15 +405,12 @@ macro_rules! impl_sql_audit_store {
                 use sqlx::Row as _;
                 use $crate::store::sql::{db_err, event_of, to_i64};
                 let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-                let rows = sqlx::query(
-                    "SELECT seq, prev_hash, hash, body FROM audit_events \
-                     WHERE seq >= $1 ORDER BY seq ASC LIMIT $2",
-                )
-                .bind(to_i64(from_seq))
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db_err)?;
+                let rows = sqlx::query($crate::store::sql::READ_CHAIN)
+                    .bind(to_i64(from_seq))
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_err)?;
                 rows.iter()
                     .map(|row| {
                         event_of(
@@ -408,7 +439,7 @@ macro_rules! impl_sql_audit_store {
             async fn head(&self) -> Result<$crate::ChainAnchor, okcc_core::store::StoreError> {
                 use sqlx::Row as _;
                 use $crate::store::sql::{anchor_of, db_err};
-                match sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+                match sqlx::query($crate::store::sql::HEAD)
                     .fetch_optional(&self.pool)
                     .await
                     .map_err(db_err)?
