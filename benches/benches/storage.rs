@@ -11,7 +11,7 @@
 //! linear scan of the parameter names, O(n²) per 1,792-parameter
 //! `INSERT`); PostgreSQL append 54,000 events/s; CRM on 1,000,000
 //! customers: insert 455 µs, get 71 µs, list page of 50 486 µs, search by
-//! number 201 µs.
+//! number 201 µs. At load 3.9: SQLite 175,000, PostgreSQL 74,000 events/s.
 
 use std::hint::black_box;
 use std::sync::Arc;
