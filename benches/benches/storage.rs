@@ -4,6 +4,14 @@
 //! `OKCC_TEST_POSTGRES_URL` is set); CRM insert, get, list-page and
 //! search-by-number on 1,000,000 customers in SQLite (rows built once per
 //! run in one transaction; `OKCC_BENCH_CRM_ROWS` changes the count).
+//!
+//! Medians on the shared 2-core VM, load average 5–6 (2026-11-24): SQLite
+//! append 125,000–147,000 events/s (41,800 before the append statements
+//! bound positional `?` parameters: sqlx-sqlite binds each named `$n` by a
+//! linear scan of the parameter names, O(n²) per 1,792-parameter
+//! `INSERT`); PostgreSQL append 54,000 events/s; CRM on 1,000,000
+//! customers: insert 455 µs, get 71 µs, list page of 50 486 µs, search by
+//! number 201 µs. At load 3.9: SQLite 175,000, PostgreSQL 74,000 events/s.
 
 use std::hint::black_box;
 use std::sync::Arc;

@@ -222,6 +222,34 @@ impl ChainTail {
             event,
         }
     }
+
+    /// Links `event` like [`link`](Self::link) and also returns its
+    /// canonical encoding ([`encoding::encode`], what a backend stores),
+    /// encoded once for both the hash and the caller.
+    pub fn link_encoded(&mut self, event: AuditEvent) -> (StoredEvent, Vec<u8>) {
+        let seq = self.head.seq.saturating_add(1);
+        let prev_hash = self.head.hash;
+        let body = encoding::encode(&event);
+        let hash = ChainHash(
+            Sha256::new()
+                .chain_update(DOMAIN)
+                .chain_update(seq.to_be_bytes())
+                .chain_update(prev_hash.0)
+                .chain_update(&body)
+                .finalize()
+                .into(),
+        );
+        self.head = ChainAnchor { seq, hash };
+        (
+            StoredEvent {
+                seq,
+                prev_hash,
+                hash,
+                event,
+            },
+            body,
+        )
+    }
 }
 
 #[cfg(test)]
@@ -250,6 +278,20 @@ mod tests {
         assert_eq!(b.prev_hash, a.hash);
         assert!(a.is_intact() && b.is_intact());
         assert_ne!(a.hash, b.hash);
+    }
+
+    #[test]
+    fn req_5_1_link_encoded_matches_link_and_the_encoding() {
+        let mut plain = ChainTail::new(ChainAnchor::GENESIS);
+        let mut encoded = ChainTail::new(ChainAnchor::GENESIS);
+        for n in 1..=3 {
+            let a = plain.link(ev(n));
+            let (b, body) = encoded.link_encoded(ev(n));
+            assert_eq!(a, b);
+            assert!(b.is_intact());
+            assert_eq!(body, encoding::encode(&b.event));
+        }
+        assert_eq!(plain.head(), encoded.head());
     }
 
     #[test]

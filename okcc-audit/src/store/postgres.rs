@@ -49,5 +49,6 @@ impl PostgresAuditStore {
 super::sql::impl_sql_audit_store!(
     PostgresAuditStore,
     "BEGIN",
-    "SELECT seq FROM audit_anchor WHERE id = 1 FOR UPDATE"
+    "SELECT seq FROM audit_anchor WHERE id = 1 FOR UPDATE",
+    super::sql::Params::Numbered
 );

@@ -1,8 +1,8 @@
 //! What the SQLite and PostgreSQL audit backends share: row conversion,
 //! error mapping and, as a macro, the [`AuditStore`](super::AuditStore)
-//! implementation itself (the SQL text is the same on both: `$n`
-//! placeholders, `ON CONFLICT DO NOTHING`; only the pool type and how the
-//! write transaction takes its lock differ).
+//! implementation itself (the fixed SQL text is the same on both: `$n`
+//! placeholders; only the pool type, how the write transaction takes its
+//! lock and the parameters of the generated append statements differ).
 
 use okcc_core::store::StoreError;
 use time::OffsetDateTime;
@@ -25,26 +25,112 @@ fn corrupt(what: &'static str) -> StoreError {
     StoreError::Backend(Box::new(CorruptRow(what)))
 }
 
-/// `u64` to an SQL `BIGINT`.
 /// Rows per multi-row `INSERT` when appending (7 parameters each: well
 /// under SQLite's and PostgreSQL's parameter limits).
 pub(crate) const ROWS_PER_INSERT: usize = 256;
 
-/// `head` + `$first, $first+1, ...` (`n` placeholders) + `tail`.
-pub(crate) fn placeholders(head: &str, first: usize, n: usize, tail: &str) -> String {
-    let mut s = String::with_capacity(head.len() + tail.len() + n * 6);
-    s.push_str(head);
-    for i in 0..n {
-        if i > 0 {
-            s.push_str(", ");
-        }
-        s.push('$');
-        s.push_str(&(first + i).to_string());
-    }
-    s.push_str(tail);
-    s
+/// Bind parameters of the audit append statements (`SELECT … IN (…)`, the
+/// multi-row `INSERT`), which are generated, not fixed text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Params {
+    /// `?`, bound by position (SQLite). sqlx-sqlite binds a *named*
+    /// parameter (`$n`, `?n`) by asking SQLite for its name, a linear scan
+    /// of the statement's parameter list, so a statement with n named
+    /// parameters costs O(n²) to bind: with 1,792 parameters per `INSERT`
+    /// that was two thirds of the append time.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    Positional,
+    /// `$1, $2, …` (PostgreSQL).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    Numbered,
 }
 
+impl Params {
+    /// Appends `n` parameters, numbered from `first`, separated by `, `.
+    pub(crate) fn push(self, sql: &mut String, first: usize, n: usize) {
+        for i in 0..n {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            match self {
+                Self::Positional => sql.push('?'),
+                Self::Numbered => {
+                    sql.push('$');
+                    sql.push_str(&(first + i).to_string());
+                }
+            }
+        }
+    }
+}
+
+/// `SELECT id FROM audit_events WHERE id IN (…)` for `n` ids.
+pub(crate) fn stored_ids_sql(params: Params, n: usize) -> String {
+    let mut sql = String::with_capacity(48 + n * 6);
+    sql.push_str("SELECT id FROM audit_events WHERE id IN (");
+    params.push(&mut sql, 1, n);
+    sql.push(')');
+    sql
+}
+
+/// Columns of one `audit_events` row, in `INSERT` order.
+pub(crate) const EVENT_COLUMNS: usize = 7;
+
+/// The multi-row `INSERT` of `rows` events.
+pub(crate) fn insert_events_sql(params: Params, rows: usize) -> String {
+    let mut sql = String::with_capacity(96 + rows * EVENT_COLUMNS * 6);
+    sql.push_str(
+        "INSERT INTO audit_events (seq, id, time_ns, tenant, prev_hash, hash, body) VALUES ",
+    );
+    for i in 0..rows {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        params.push(&mut sql, i * EVENT_COLUMNS + 1, EVENT_COLUMNS);
+        sql.push(')');
+    }
+    sql
+}
+
+/// A page of [`AuditStore::query`](super::AuditStore::query) without a
+/// time range, newest first: coarse filters in SQL (`$1` cursor, `$2`..`$3`
+/// time range, `$4` tenant filter on, `$5` tenant, `$6` platform only, `$7`
+/// rows), the exact ones in Rust. The unary `+` keeps the time index out:
+/// SQLite's planner otherwise prefers it over the primary key and sorts
+/// every row of the log for each page (`USE TEMP B-TREE FOR ORDER BY`).
+pub(crate) const QUERY_NEWEST_FIRST: &str = "SELECT seq, prev_hash, hash, body FROM audit_events \
+     WHERE seq < $1 AND +time_ns >= $2 AND +time_ns <= $3 \
+     AND ($4 = 0 OR tenant = $5) AND ($6 = 0 OR tenant IS NULL) \
+     ORDER BY seq DESC LIMIT $7";
+
+/// As [`QUERY_NEWEST_FIRST`], oldest first.
+pub(crate) const QUERY_OLDEST_FIRST: &str = "SELECT seq, prev_hash, hash, body FROM audit_events \
+     WHERE seq > $1 AND +time_ns >= $2 AND +time_ns <= $3 \
+     AND ($4 = 0 OR tenant = $5) AND ($6 = 0 OR tenant IS NULL) \
+     ORDER BY seq ASC LIMIT $7";
+
+/// As [`QUERY_NEWEST_FIRST`] with a time range (`since` or `until` set):
+/// the planner may search the time index (the rows in the range are
+/// sorted by `seq`).
+pub(crate) const QUERY_RANGE_NEWEST_FIRST: &str = "SELECT seq, prev_hash, hash, body FROM audit_events \
+     WHERE seq < $1 AND time_ns >= $2 AND time_ns <= $3 \
+     AND ($4 = 0 OR tenant = $5) AND ($6 = 0 OR tenant IS NULL) \
+     ORDER BY seq DESC LIMIT $7";
+
+/// As [`QUERY_RANGE_NEWEST_FIRST`], oldest first.
+pub(crate) const QUERY_RANGE_OLDEST_FIRST: &str = "SELECT seq, prev_hash, hash, body FROM audit_events \
+     WHERE seq > $1 AND time_ns >= $2 AND time_ns <= $3 \
+     AND ($4 = 0 OR tenant = $5) AND ($6 = 0 OR tenant IS NULL) \
+     ORDER BY seq ASC LIMIT $7";
+
+/// Events in chain order from `$1`, at most `$2`.
+pub(crate) const READ_CHAIN: &str = "SELECT seq, prev_hash, hash, body FROM audit_events \
+     WHERE seq >= $1 ORDER BY seq ASC LIMIT $2";
+
+/// The last stored event.
+pub(crate) const HEAD: &str = "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1";
+
+/// `u64` to an SQL `BIGINT`.
 pub(crate) fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -102,9 +188,10 @@ pub(crate) fn checkpoint_of(seq: i64, hash: &[u8], mac: &[u8]) -> Result<Checkpo
 /// with fields `pool: $pool`, `writer: tokio::sync::Mutex<()>` and
 /// `checkpoints: Option<CheckpointPolicy>`). `$begin` opens the write
 /// transaction and `$lock` is run first inside it to make it the only
-/// writer across processes.
+/// writer across processes; `$params` ([`Params`]) is how the generated
+/// append statements write their bind parameters.
 macro_rules! impl_sql_audit_store {
-    ($store:ty, $begin:literal, $lock:literal) => {
+    ($store:ty, $begin:literal, $lock:literal, $params:expr) => {
         #[async_trait::async_trait]
         impl $crate::store::AuditStore for $store {
             async fn append(
@@ -115,16 +202,11 @@ macro_rules! impl_sql_audit_store {
                 use $crate::store::sql::{anchor_of, db_err, time_key, to_i64};
                 let _one_writer = self.writer.lock().await;
                 let mut tx = self.pool.begin_with($begin).await.map_err(db_err)?;
-                sqlx::query($lock)
-                    .execute(&mut *tx)
+                sqlx::query($lock).execute(&mut *tx).await.map_err(db_err)?;
+                let head = match sqlx::query($crate::store::sql::HEAD)
+                    .fetch_optional(&mut *tx)
                     .await
-                    .map_err(db_err)?;
-                let head = match sqlx::query(
-                    "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1",
-                )
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_err)?
+                    .map_err(db_err)?
                 {
                     Some(row) => anchor_of(
                         row.try_get(0).map_err(db_err)?,
@@ -151,17 +233,14 @@ macro_rules! impl_sql_audit_store {
                 // so every row inserted links onto the one before it.
                 let mut events = events.into_iter().peekable();
                 while events.peek().is_some() {
-                    let chunk: Vec<$crate::AuditEvent> =
-                        events.by_ref().take($crate::store::sql::ROWS_PER_INSERT).collect();
+                    let chunk: Vec<$crate::AuditEvent> = events
+                        .by_ref()
+                        .take($crate::store::sql::ROWS_PER_INSERT)
+                        .collect();
                     let ids: Vec<[u8; 16]> =
                         chunk.iter().map(|e| *e.id.as_uuid().as_bytes()).collect();
                     let stored_ids = {
-                        let sql = $crate::store::sql::placeholders(
-                            "SELECT id FROM audit_events WHERE id IN (",
-                            1,
-                            ids.len(),
-                            ")",
-                        );
+                        let sql = $crate::store::sql::stored_ids_sql($params, ids.len());
                         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                         for id in &ids {
                             q = q.bind(&id[..]);
@@ -173,19 +252,18 @@ macro_rules! impl_sql_audit_store {
                         }
                         found
                     };
-                    let mut rows: Vec<(i64, [u8; 16], i64, Option<String>, [u8; 32], [u8; 32], Vec<u8>)> =
-                        Vec::with_capacity(chunk.len());
+                    let mut rows = Vec::with_capacity(chunk.len());
                     let mut in_batch = std::collections::HashSet::with_capacity(chunk.len());
                     for (event, id) in chunk.into_iter().zip(ids) {
                         if stored_ids.contains(&id[..]) || !in_batch.insert(id) {
                             skipped += 1;
                             continue;
                         }
-                        let mut body = Vec::with_capacity(320);
-                        $crate::encoding::encode_into(&event, &mut body);
                         let time = time_key(event.time);
                         let tenant = event.tenant.as_ref().map(|t| t.as_str().to_owned());
-                        let stored = tail.link(event);
+                        // One encoding per event: the stored body is the
+                        // bytes the chain hash covers.
+                        let (stored, body) = tail.link_encoded(event);
                         if let Some(cp) = self
                             .checkpoints
                             .as_ref()
@@ -207,25 +285,7 @@ macro_rules! impl_sql_audit_store {
                         continue;
                     }
                     appended += rows.len();
-                    let mut sql = String::from(
-                        "INSERT INTO audit_events (seq, id, time_ns, tenant, prev_hash, hash, body) VALUES ",
-                    );
-                    for i in 0..rows.len() {
-                        if i > 0 {
-                            sql.push(',');
-                        }
-                        let n = i * 7;
-                        sql.push_str(&format!(
-                            "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                            n + 1,
-                            n + 2,
-                            n + 3,
-                            n + 4,
-                            n + 5,
-                            n + 6,
-                            n + 7
-                        ));
-                    }
+                    let sql = $crate::store::sql::insert_events_sql($params, rows.len());
                     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                     for (seq, id, time, tenant, prev, hash, body) in rows {
                         q = q
@@ -240,13 +300,15 @@ macro_rules! impl_sql_audit_store {
                     q.execute(&mut *tx).await.map_err(db_err)?;
                 }
                 for cp in checkpoints {
-                    sqlx::query("INSERT INTO audit_checkpoints (seq, hash, mac) VALUES ($1, $2, $3)")
-                        .bind(to_i64(cp.seq))
-                        .bind(&cp.hash.0[..])
-                        .bind(&cp.mac.0[..])
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_err)?;
+                    sqlx::query(
+                        "INSERT INTO audit_checkpoints (seq, hash, mac) VALUES ($1, $2, $3)",
+                    )
+                    .bind(to_i64(cp.seq))
+                    .bind(&cp.hash.0[..])
+                    .bind(&cp.mac.0[..])
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
                 }
                 tx.commit().await.map_err(db_err)?;
                 Ok($crate::AppendReceipt::new(appended, skipped, tail.head()))
@@ -256,30 +318,27 @@ macro_rules! impl_sql_audit_store {
                 &self,
                 query: &$crate::AuditQuery,
                 page: okcc_core::store::Page,
-            ) -> Result<
-                okcc_core::store::PageOf<$crate::StoredEvent>,
-                okcc_core::store::StoreError,
-            > {
+            ) -> Result<okcc_core::store::PageOf<$crate::StoredEvent>, okcc_core::store::StoreError>
+            {
                 use sqlx::Row as _;
                 use $crate::store::sql::{QUERY_CHUNK, db_err, event_of, time_key, to_i64};
                 let limit = page.effective_limit();
-                let after = match page.after.as_deref() {
-                    None => None,
-                    Some(c) => Some($crate::query::parse_cursor(c).ok_or_else(|| {
-                        okcc_core::store::StoreError::conflict("invalid cursor")
-                    })?),
-                };
+                let after =
+                    match page.after.as_deref() {
+                        None => None,
+                        Some(c) => Some($crate::query::parse_cursor(c).ok_or_else(|| {
+                            okcc_core::store::StoreError::conflict("invalid cursor")
+                        })?),
+                    };
                 // Coarse filters in SQL (indexed), the exact ones in Rust.
-                let sql = if query.newest_first {
-                    "SELECT seq, prev_hash, hash, body FROM audit_events \
-                     WHERE seq < $1 AND time_ns >= $2 AND time_ns <= $3 \
-                     AND ($4 = 0 OR tenant = $5) AND ($6 = 0 OR tenant IS NULL) \
-                     ORDER BY seq DESC LIMIT $7"
-                } else {
-                    "SELECT seq, prev_hash, hash, body FROM audit_events \
-                     WHERE seq > $1 AND time_ns >= $2 AND time_ns <= $3 \
-                     AND ($4 = 0 OR tenant = $5) AND ($6 = 0 OR tenant IS NULL) \
-                     ORDER BY seq ASC LIMIT $7"
+                let sql = match (
+                    query.newest_first,
+                    query.since.is_some() || query.until.is_some(),
+                ) {
+                    (true, false) => $crate::store::sql::QUERY_NEWEST_FIRST,
+                    (false, false) => $crate::store::sql::QUERY_OLDEST_FIRST,
+                    (true, true) => $crate::store::sql::QUERY_RANGE_NEWEST_FIRST,
+                    (false, true) => $crate::store::sql::QUERY_RANGE_OLDEST_FIRST,
                 };
                 let since = query.since.map_or(i64::MIN, time_key);
                 let until = query.until.map_or(i64::MAX, time_key);
@@ -346,15 +405,12 @@ macro_rules! impl_sql_audit_store {
                 use sqlx::Row as _;
                 use $crate::store::sql::{db_err, event_of, to_i64};
                 let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-                let rows = sqlx::query(
-                    "SELECT seq, prev_hash, hash, body FROM audit_events \
-                     WHERE seq >= $1 ORDER BY seq ASC LIMIT $2",
-                )
-                .bind(to_i64(from_seq))
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db_err)?;
+                let rows = sqlx::query($crate::store::sql::READ_CHAIN)
+                    .bind(to_i64(from_seq))
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_err)?;
                 rows.iter()
                     .map(|row| {
                         event_of(
@@ -383,7 +439,7 @@ macro_rules! impl_sql_audit_store {
             async fn head(&self) -> Result<$crate::ChainAnchor, okcc_core::store::StoreError> {
                 use sqlx::Row as _;
                 use $crate::store::sql::{anchor_of, db_err};
-                match sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+                match sqlx::query($crate::store::sql::HEAD)
                     .fetch_optional(&self.pool)
                     .await
                     .map_err(db_err)?
@@ -432,10 +488,7 @@ macro_rules! impl_sql_audit_store {
                 use $crate::store::sql::{anchor_of, db_err, hash_of, to_i64};
                 let _one_writer = self.writer.lock().await;
                 let mut tx = self.pool.begin_with($begin).await.map_err(db_err)?;
-                sqlx::query($lock)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
+                sqlx::query($lock).execute(&mut *tx).await.map_err(db_err)?;
                 let row = sqlx::query("SELECT seq, hash FROM audit_anchor WHERE id = 1")
                     .fetch_one(&mut *tx)
                     .await

@@ -56,4 +56,81 @@ impl SqliteAuditStore {
     }
 }
 
-super::sql::impl_sql_audit_store!(SqliteAuditStore, "BEGIN IMMEDIATE", "SELECT 1");
+super::sql::impl_sql_audit_store!(
+    SqliteAuditStore,
+    "BEGIN IMMEDIATE",
+    "SELECT 1",
+    super::sql::Params::Positional
+);
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Row as _;
+
+    use super::SqliteAuditStore;
+    use crate::store::sql::{
+        HEAD, Params, QUERY_NEWEST_FIRST, QUERY_OLDEST_FIRST, QUERY_RANGE_NEWEST_FIRST,
+        QUERY_RANGE_OLDEST_FIRST, READ_CHAIN, stored_ids_sql,
+    };
+
+    async fn plan(store: &SqliteAuditStore, sql: &str, params: usize) -> Vec<String> {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")));
+        for i in 0..params {
+            q = q.bind(i64::try_from(i).expect("small"));
+        }
+        let rows = q.fetch_all(store.pool()).await.expect("plan");
+        rows.iter()
+            .map(|r| r.try_get::<String, _>(3).expect("detail"))
+            .collect()
+    }
+
+    /// Every read of the log and the duplicate check of an append search
+    /// an index (the sequence number or the event id); none scans the
+    /// table, and reads without a time range never sort (issue 7,
+    /// performance).
+    #[tokio::test]
+    async fn req_7_audit_reads_use_an_index() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteAuditStore::open(&dir.path().join("audit.db"))
+            .await
+            .expect("open");
+        for (sql, params, index) in [
+            (QUERY_NEWEST_FIRST.to_owned(), 7, "INTEGER PRIMARY KEY"),
+            (QUERY_OLDEST_FIRST.to_owned(), 7, "INTEGER PRIMARY KEY"),
+            (QUERY_RANGE_NEWEST_FIRST.to_owned(), 7, ""),
+            (QUERY_RANGE_OLDEST_FIRST.to_owned(), 7, ""),
+            (READ_CHAIN.to_owned(), 2, "INTEGER PRIMARY KEY"),
+            (
+                stored_ids_sql(Params::Positional, 3),
+                3,
+                "sqlite_autoindex_audit_events",
+            ),
+        ] {
+            let steps = plan(&store, &sql, params).await;
+            assert!(
+                steps
+                    .iter()
+                    .any(|s| s.starts_with("SEARCH audit_events USING") && s.contains(index)),
+                "{sql}: {steps:?}"
+            );
+            assert!(
+                !steps.iter().any(|s| s.starts_with("SCAN")),
+                "{sql}: {steps:?}"
+            );
+            if !index.is_empty() {
+                assert!(
+                    !steps.iter().any(|s| s.contains("TEMP B-TREE")),
+                    "{sql}: {steps:?}"
+                );
+            }
+        }
+        // The head is the last row of the primary key, read backwards.
+        let steps = plan(&store, HEAD, 0).await;
+        assert!(
+            steps
+                .iter()
+                .all(|s| s.starts_with("SCAN audit_events") && !s.contains("TEMP")),
+            "{steps:?}"
+        );
+    }
+}
