@@ -247,12 +247,12 @@ mod tests {
                     .map(|b| format!("SIP/2.0/UDP 192.0.2.4:5060;branch=z9hG4bK{b}"))
                     .collect();
                 prop_assert_eq!(headers(&text, "Via"), want);
-                prop_assert_eq!(headers(&text, "Call-ID"), vec![call_id.clone()]);
+                prop_assert_eq!(headers(&text, "Call-ID"), vec![call_id]);
                 prop_assert_eq!(headers(&text, "CSeq"), vec![format!("{seq} {method}")]);
                 prop_assert_eq!(headers(&text, "Allow"), vec!["INVITE, ACK, OPTIONS".to_owned()]);
                 let to_out = headers(&text, "To");
                 match &to_tag {
-                    Some(_) => prop_assert_eq!(to_out, vec![to.clone()]),
+                    Some(_) => prop_assert_eq!(to_out, vec![to]),
                     None => prop_assert!(to_out[0].starts_with("<sip:1@example.com>;tag=okcc")),
                 }
             }
