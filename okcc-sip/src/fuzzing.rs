@@ -27,6 +27,29 @@ pub fn sip_parse(data: &[u8]) -> bool {
     }
 }
 
+/// Raw bytes through the unknown-method work-around
+/// ([`crate::pipeline::reply_to_unknown_method`]). Returns `true` when it
+/// answered; panics if an answer is not a complete `501` echoing the
+/// request's Call-ID.
+pub fn sip_unknown_method(data: &[u8]) -> bool {
+    use crate::pipeline::{reply_to_unknown_method, unknown_method};
+    use crate::view::SipMethod;
+    let limits = Limits::default();
+    let Some(r) = reply_to_unknown_method(data, &limits, &[SipMethod::Invite, SipMethod::Options])
+    else {
+        return false;
+    };
+    assert_eq!(r.status(), 501);
+    assert!(unknown_method(data).is_some());
+    let bytes = r.as_bytes();
+    assert!(bytes.starts_with(b"SIP/2.0 501 Not Implemented\r\n"));
+    assert!(bytes.ends_with(b"Allow: INVITE, OPTIONS\r\nContent-Length: 0\r\n\r\n"));
+    let view = SipRequestView::parse(data, &limits).expect("answered, so it parsed");
+    let call_id = format!("\r\nCall-ID: {}\r\n", view.call_id);
+    assert!(memchr::memmem::find(bytes, call_id.as_bytes()).is_some());
+    true
+}
+
 /// Parses a raw `Authorization` value and, when it parses, computes the
 /// expected response with a fixed HA1. Returns `true` when it parsed.
 pub fn sip_authorization(data: &[u8]) -> bool {

@@ -52,3 +52,9 @@ fn corpus_sip_mask_replays() {
     let (ok, total) = replay("sip_mask", okcc_sip::masking::fuzz_sip_mask);
     assert!(total >= 10 && ok >= 8, "{ok}/{total}");
 }
+
+#[test]
+fn corpus_sip_unknown_method_replays() {
+    let (ok, total) = replay("sip_unknown_method", okcc_sip::fuzzing::sip_unknown_method);
+    assert!(total >= 10 && ok >= 4, "{ok}/{total}");
+}

@@ -759,3 +759,133 @@ fn req_9_sip_over_tls_with_a_self_signed_certificate() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// A request with `method` (any token) from `ua`.
+fn any_method(ua: &Ua, method: &str, branch: &str, agent: &str) -> String {
+    let l = ua.local();
+    format!(
+        "{method} sip:{s} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch=z9hG4bK{branch}\r\nMax-Forwards: 70\r\n\
+         From: <sip:probe@{l}>;tag=f{branch}\r\nTo: <sip:{s}>\r\nCall-ID: {branch}@t\r\nCSeq: 5 {method}\r\n\
+         User-Agent: {agent}\r\nContent-Length: 0\r\n\r\n",
+        s = ua.server
+    )
+}
+
+#[test]
+fn req_9_unknown_methods_get_501_over_udp_and_malformed_or_banned_nothing() {
+    if !in_own_netns("req_9_unknown_methods_get_501_over_udp_and_malformed_or_banned_nothing") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), free_port(), &[]);
+    let ua = Ua::new(server.sip);
+
+    // Unknown methods (rsipstack cannot parse them): 501 with Allow, the
+    // request's Via (same branch), a To tag, its Call-ID and CSeq.
+    for (method, branch) in [("FOO", "foo1"), ("PING", "ping1"), ("XYZZY", "xyz1")] {
+        ua.send(&any_method(&ua, method, branch, "okcc-test"));
+        let r = ua.recv();
+        assert_eq!(status(&r), 501, "{r}");
+        assert!(r.starts_with("SIP/2.0 501 Not Implemented\r\n"), "{r}");
+        assert_eq!(
+            header(&r, "Allow"),
+            ["INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER"]
+        );
+        assert_eq!(
+            header(&r, "Via"),
+            [format!("SIP/2.0/UDP {};branch=z9hG4bK{branch}", ua.local())]
+        );
+        let to = header(&r, "To");
+        assert!(
+            to.len() == 1 && to[0].starts_with(&format!("<sip:{}>;tag=", server.sip)),
+            "{r}"
+        );
+        assert_eq!(header(&r, "Call-ID"), [format!("{branch}@t")]);
+        assert_eq!(header(&r, "CSeq"), [format!("5 {method}")]);
+    }
+    // A method rsipstack knows but this server does not allow: still 405.
+    ua.send(&any_method(&ua, "MESSAGE", "msg1", "okcc-test"));
+    assert_eq!(status(&ua.recv()), 405);
+
+    // Malformed: unchanged (rsipstack drops them), and the server goes on.
+    let foo = any_method(&ua, "FOO", "bad1", "okcc-test");
+    for bad in [
+        foo.replacen(" SIP/2.0\r\n", "\r\n", 1),
+        foo.replacen("FOO sip:", "F(O) sip:", 1),
+        foo.replacen(" SIP/2.0\r\n", " SIP/3.0\r\n", 1),
+        foo.replace("Call-ID: bad1@t\r\n", ""),
+        foo.replace("CSeq: 5 FOO", "CSeq: 5 BAR"),
+    ] {
+        ua.send(&bad);
+        assert!(
+            ua.recv_timeout(Duration::from_millis(500)).is_none(),
+            "no answer to {bad:?}"
+        );
+    }
+    ua.send(&ua.options("alive"));
+    assert_eq!(status(&ua.recv()), 200);
+
+    // A scanner's unknown method: silence, and its source is banned, so
+    // even a phone-like one then gets nothing.
+    let scanner = Ua::on("127.0.0.3", server.sip);
+    scanner.send(&any_method(&scanner, "FOO", "s1", "friendly-scanner"));
+    assert!(scanner.recv_timeout(Duration::from_millis(700)).is_none());
+    scanner.send(&any_method(&scanner, "FOO", "s2", "okcc-test"));
+    assert!(scanner.recv_timeout(Duration::from_millis(700)).is_none());
+    scanner.send(&scanner.options("s3"));
+    assert!(scanner.recv_timeout(Duration::from_millis(700)).is_none());
+
+    // Unknown methods count toward the flood limit: a burst ends in
+    // silence (and a ban) like any other.
+    let flood = Ua::on("127.0.0.4", server.sip);
+    for i in 0..60 {
+        flood.send(&any_method(&flood, "FOO", &format!("fl{i}"), "okcc-test"));
+    }
+    let mut answered = 0;
+    while let Some(r) = flood.recv_timeout(Duration::from_millis(700)) {
+        assert_eq!(status(&r), 501, "{r}");
+        answered += 1;
+    }
+    assert!(
+        (1..60).contains(&answered),
+        "{answered} of 60 answered: the flood limit did not apply"
+    );
+    flood.send(&flood.options("after-flood"));
+    assert!(flood.recv_timeout(Duration::from_millis(700)).is_none());
+
+    // Other sources still get answers.
+    let other = Ua::on("127.0.0.2", server.sip);
+    other.send(&any_method(&other, "FOO", "o1", "okcc-test"));
+    assert_eq!(status(&other.recv()), 501);
+}
+
+/// On TCP rsipstack owns the socket and its framing: a request with a
+/// method it cannot parse closes the connection without an answer (the
+/// README's work-around note); other connections are unaffected.
+#[test]
+fn req_9_unknown_method_over_tcp_closes_only_that_connection() {
+    use std::io::{Read, Write as _};
+    if !in_own_netns("req_9_unknown_method_over_tcp_closes_only_that_connection") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let mut child = start_streams(dir.path(), "", &["--sip-tcp", &addr.to_string()]);
+    let mut a = connect(addr);
+    a.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let local = a.local_addr().unwrap();
+    let foo = options_over(local, addr, "TCP").replace("OPTIONS", "FOO");
+    a.write_all(foo.as_bytes()).unwrap();
+    let mut rest = Vec::new();
+    let closed = a.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+    assert!(closed.is_ok(), "the connection is closed: {closed:?}");
+    let mut b = connect(addr);
+    b.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let local = b.local_addr().unwrap();
+    b.write_all(options_over(local, addr, "TCP").as_bytes())
+        .unwrap();
+    assert_eq!(status(&read_message(&mut b).expect("answer")), 200);
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -143,7 +143,17 @@ impl GuardInspector {
             self.guard.metrics().malformed(false);
             return false;
         };
-        let (decision, _) = self.guard.check(&view, ip, now);
+        self.judge_view(&view, ip, now)
+    }
+
+    /// The verdict on a request already parsed into `view`, from `ip` at
+    /// `now`: `true` to pass it on, `false` when a ban, the scanner or the
+    /// flood guard silences it (counted in the guard's metrics). For hosts
+    /// that see a request before rsipstack does (such as one with a method
+    /// rsipstack cannot parse, see
+    /// [`reply_to_unknown_method`](crate::pipeline::reply_to_unknown_method)).
+    pub fn judge_view(&self, view: &SipRequestView<'_>, ip: IpAddr, now: Instant) -> bool {
+        let (decision, _) = self.guard.check(view, ip, now);
         match decision.denial() {
             Some(d) if is_silent_on_udp(d.reason) => {
                 self.guard.metrics().denied(d.reason);

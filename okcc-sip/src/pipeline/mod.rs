@@ -86,6 +86,7 @@ mod metrics;
 mod reply;
 mod stage;
 mod toll;
+mod unknown;
 
 pub use audit::{GuardAudit, MemoryGuardAudit};
 pub use metrics::{GuardMetrics, MetricsSnapshot};
@@ -94,6 +95,9 @@ pub use reply::{
 };
 pub use stage::{CallAttempt, CallCheck, ExplainQuery, Explanation, Stage, StageVerdict};
 pub use toll::{MAX_PENDING_ALERTS, TenantOf, TollStage};
+pub use unknown::{
+    KNOWN_METHODS, allow_value, not_implemented, reply_to_unknown_method, unknown_method,
+};
 
 use std::borrow::Cow;
 use std::fmt;

@@ -10,6 +10,7 @@
 //! | any other `Deny` (blacklist, region, whitelist, failed auth, user mismatch, toll fraud) | `403 Forbidden` | same |
 //! | malformed, Via/From/To/Call-ID/CSeq readable | `400 Bad Request` (`505` for a wrong version) | same |
 //! | malformed otherwise, or over the size cap | dropped (silence) | same |
+//! | well-formed, method unknown to the host stack ([`super::reply_to_unknown_method`]) | `501 Not Implemented` with `Allow` | same |
 //!
 //! A failed authentication gets the same `403` whether the user exists or
 //! not. Responses copy every Via (in order), From, To (adding a tag when
@@ -102,6 +103,7 @@ fn reason_phrase(status: u16) -> &'static str {
         401 => "Unauthorized",
         403 => "Forbidden",
         407 => "Proxy Authentication Required",
+        501 => "Not Implemented",
         503 => "Service Unavailable",
         505 => "Version Not Supported",
         _ => "Error",

@@ -11,6 +11,9 @@
 //! - [`Inspector`] is the `TransportEventInspector`: after the stack parsed a
 //!   message, before the transaction layer. Oversized or unparsable
 //!   requests and scanners are dropped without a reply.
+//! - [`super::unknown::UdpFront`] (the SIP/UDP socket) runs the same two
+//!   checks on requests with a method rsipstack cannot parse, then answers
+//!   them 501.
 //!
 //! rsipstack's transport → endpoint channels are unbounded, so everything
 //! that can be refused is refused here, before it is queued.
@@ -45,6 +48,8 @@ pub(crate) struct Metrics {
     pub(crate) overload_503: AtomicU64,
     /// TCP/TLS connections closed because their source held too many.
     pub(crate) refused_connections: AtomicU64,
+    /// Requests with a method rsipstack cannot parse, answered 501.
+    pub(crate) not_implemented: AtomicU64,
 }
 
 impl Metrics {
@@ -59,6 +64,7 @@ impl Metrics {
              # TYPE okcc_sip_auth_failures_total counter\nokcc_sip_auth_failures_total {}\n\
              # TYPE okcc_sip_overload_total counter\nokcc_sip_overload_total {}\n\
              # TYPE okcc_sip_refused_connections_total counter\nokcc_sip_refused_connections_total {}\n\
+             # TYPE okcc_sip_not_implemented_total counter\nokcc_sip_not_implemented_total {}\n\
              # TYPE okcc_sip_bindings gauge\nokcc_sip_bindings {bindings}\n\
              # TYPE okcc_guard_bans gauge\nokcc_guard_bans {bans}\n",
             c(&self.dropped_pre_parse),
@@ -68,6 +74,7 @@ impl Metrics {
             c(&self.auth_failures),
             c(&self.overload_503),
             c(&self.refused_connections),
+            c(&self.not_implemented),
         )
     }
 }
@@ -81,13 +88,18 @@ pub(crate) fn whitelist(
     guard: Arc<Guard>,
     metrics: Arc<Metrics>,
 ) -> impl Fn(IpAddr) -> Ready<bool> + Send + Sync + 'static {
-    move |ip: IpAddr| {
-        let ok = admit_source(&guard, ip, Instant::now());
-        if !ok {
-            metrics.dropped_pre_parse.fetch_add(1, Ordering::Relaxed);
-        }
-        ready(ok)
+    move |ip: IpAddr| ready(admit(&guard, &metrics, ip, Instant::now()))
+}
+
+/// The whitelist's verdict on a packet from `ip` at `now`, refusals
+/// counted; also run by [`super::unknown::UdpFront`] on the datagrams it
+/// keeps from rsipstack.
+pub(crate) fn admit(guard: &Guard, metrics: &Metrics, ip: IpAddr, now: Instant) -> bool {
+    let ok = admit_source(guard, ip, now);
+    if !ok {
+        metrics.dropped_pre_parse.fetch_add(1, Ordering::Relaxed);
     }
+    ok
 }
 
 /// How many sources are banned now.

@@ -20,6 +20,7 @@ pub(crate) mod proxy;
 pub(crate) mod registrar;
 pub(crate) mod sync;
 pub(crate) mod tls;
+pub(crate) mod unknown;
 
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
@@ -53,6 +54,17 @@ use registrar::{
 /// The methods this server answers out of a dialog; others get 405 (known)
 /// or 501 (unknown). Inside a dialog every method goes to the other party.
 const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER";
+
+/// [`ALLOW`] as methods, for the 501 to methods rsipstack cannot parse
+/// ([`unknown`]).
+const ALLOW_METHODS: &[SipMethod] = &[
+    SipMethod::Invite,
+    SipMethod::Ack,
+    SipMethod::Cancel,
+    SipMethod::Bye,
+    SipMethod::Options,
+    SipMethod::Register,
+];
 
 /// Everything a request handler needs.
 struct Server {
@@ -250,7 +262,18 @@ async fn serve(cfg: Config) -> Result<(), String> {
     served_hosts.push(cfg.realm.to_ascii_lowercase());
     let mut any_ip_literal = false;
     if let Some(a) = cfg.sip_udp {
-        let c = UdpConnection::create_connection(a, None, Some(token.child_token()))
+        // rsipstack reads through the front, which answers methods it
+        // cannot parse with 501 (see `unknown`).
+        let socket = tokio::net::UdpSocket::bind(a)
+            .await
+            .map_err(|e| format!("cannot bind SIP/UDP {a}: {e}"))?;
+        let front = unknown::UdpFront::new(
+            socket,
+            Arc::clone(&guard),
+            Arc::clone(&metrics),
+            ALLOW_METHODS,
+        );
+        let c = UdpConnection::from_socket(Arc::new(front), None, Some(token.child_token()))
             .await
             .map_err(|e| format!("cannot bind SIP/UDP {a}: {e}"))?;
         tracing::info!(addr = %a, "SIP/UDP listening");
@@ -863,5 +886,10 @@ mod tests {
         assert_eq!(expires_param(";q=1"), Ok(None));
         assert_eq!(expires_param(";expires=-1"), Err(()));
         assert_eq!(expires_param(";expires=99999999999"), Ok(Some(u32::MAX)));
+    }
+
+    #[test]
+    fn req_9_the_501_allows_what_the_405_allows() {
+        assert_eq!(okcc_sip::pipeline::allow_value(ALLOW_METHODS), ALLOW);
     }
 }
