@@ -397,22 +397,8 @@ impl Server {
         ip: IpAddr,
     ) -> Option<String> {
         // The caller's tenant files the audit events and feeds the toll
-        // stage; only a real extension name is looked up.
-        let tenant = match view
-            .from_user()
-            .filter(|u| crate::extension::valid_user(u).is_ok())
-        {
-            Some(caller) => match self.tenant_of(caller).await {
-                Ok(t) => t,
-                Err(e) => {
-                    // Never count a store outage as a wrong password.
-                    tracing::error!(error = %e, "directory unavailable");
-                    let _ = tx.reply(StatusCode::ServiceUnavailable).await;
-                    return None;
-                }
-            },
-            None => None,
-        };
+        // stage.
+        let tenant = self.caller_tenant(tx, view).await?;
         self.authenticate(tx, view, ip, tenant.as_ref()).await
     }
 
@@ -458,6 +444,31 @@ impl Server {
         Err(StatusCode::NotFound)
     }
 
+    /// The tenant of the From user (`Some(None)`: not a tenant's
+    /// extension); `None` when the directory does not answer, after
+    /// answering `503` (a store outage never counts as a wrong password or
+    /// a refusal). Only a real extension name is looked up.
+    async fn caller_tenant(
+        &self,
+        tx: &mut Transaction,
+        view: &SipRequestView<'_>,
+    ) -> Option<Option<okcc_core::TenantId>> {
+        let Some(caller) = view
+            .from_user()
+            .filter(|u| crate::extension::valid_user(u).is_ok())
+        else {
+            return Some(None);
+        };
+        match self.tenant_of(caller).await {
+            Ok(t) => Some(t),
+            Err(e) => {
+                tracing::error!(error = %e, "directory unavailable");
+                let _ = tx.reply(StatusCode::ServiceUnavailable).await;
+                None
+            }
+        }
+    }
+
     /// The access rules for a call or OPTIONS from `ip`, judged with the
     /// caller's account and its tenant (so tenant and account whitelists
     /// apply as they do to REGISTER). Answers `403` (refused) or `503`
@@ -469,19 +480,10 @@ impl Server {
         view: &SipRequestView<'_>,
         ip: IpAddr,
     ) -> bool {
-        let user = view.from_user();
-        let account = user.and_then(|u| UserId::new(u).ok());
-        let tenant = match user {
-            Some(u) => match self.tenant_of(u).await {
-                Ok(t) => t,
-                Err(e) => {
-                    tracing::error!(error = %e, "directory unavailable");
-                    let _ = tx.reply(StatusCode::ServiceUnavailable).await;
-                    return false;
-                }
-            },
-            None => None,
+        let Some(tenant) = self.caller_tenant(tx, view).await else {
+            return false;
         };
+        let account = view.from_user().and_then(|u| UserId::new(u).ok());
         let mut req = AccessRequest::new(ip, Channel::SipCall);
         req.account = account.as_ref();
         req.tenant = tenant.as_ref();
