@@ -2,9 +2,9 @@
 //! command line.
 //!
 //! The store is chosen by [`StoreArgs`]. Today that is an exported JSON
-//! Lines file (`--file`); a `--database-url` / `--data-dir` option will
-//! join it in the same group once the SQL stores exist, and every
-//! subcommand works through [`Source`] so nothing else changes then.
+//! Lines file (`--file`); opening the server's database (`--data-dir` /
+//! `--database-url`, as the other subcommands do) is not built yet. Every
+//! subcommand works through [`Source`], so only it changes then.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
