@@ -1,19 +1,26 @@
 //! `okcc-server audit verify|export|tail`: the operation log from the
 //! command line.
 //!
-//! The store is chosen by [`StoreArgs`]. Today that is an exported JSON
-//! Lines file (`--file`); opening the server's database (`--data-dir` /
-//! `--database-url`, as the other subcommands do) is not built yet. Every
-//! subcommand works through [`Source`], so only it changes then.
+//! The store is chosen by [`StoreArgs`]: the server's own database (the
+//! same `--config`, `--data-dir` and `--database-url` as every data
+//! subcommand; SQLite by default, read while a server runs on it), or an
+//! exported JSON Lines file (`--file`). Every subcommand works through
+//! [`Source`]: a database is first exported (JSON Lines, with its anchor
+//! and checkpoints) to an unnamed temporary file, so memory stays flat
+//! however long the log is.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufReader, BufWriter, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand, ValueEnum};
+use okcc_audit::export::ExportFormat;
 use okcc_audit::export::{CSV_HEADER, JsonlRecord, read_jsonl, write_csv_row, write_jsonl_line};
-use okcc_audit::{ChainAnchor, ChainVerifier, CheckpointKey, StoredEvent};
+use okcc_audit::{AuditQuery, ChainAnchor, ChainVerifier, CheckpointKey, StoredEvent};
+use tokio::io::AsyncWriteExt;
+
+use crate::serve::config::{Config, DataArgs};
 
 /// `okcc-server audit ...`
 #[derive(Debug, Subcommand)]
@@ -52,9 +59,12 @@ pub(crate) enum AuditCommand {
 #[derive(Debug, Args)]
 pub(crate) struct StoreArgs {
     /// An exported JSON Lines file (`okcc-server audit export --format jsonl`
-    /// or a retention archive).
-    #[arg(long)]
-    file: PathBuf,
+    /// or a retention archive) instead of the server's database.
+    #[arg(long, conflicts_with_all = ["config", "data_dir", "database_url"])]
+    file: Option<PathBuf>,
+    /// The server's database (default: `okcc.db` in the working directory).
+    #[command(flatten)]
+    data: DataArgs,
 }
 
 /// Export formats.
@@ -73,13 +83,64 @@ struct Source {
 
 impl Source {
     fn open(args: &StoreArgs) -> Result<Self, String> {
-        let file = File::open(&args.file)
-            .map_err(|e| format!("cannot open {}: {e}", args.file.display()))?;
+        let file = match &args.file {
+            Some(path) => {
+                File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?
+            }
+            None => export_database(&args.data)?,
+        };
         let iter = read_jsonl(BufReader::new(file)).map(|r| r.map_err(|e| e.to_string()));
         Ok(Self {
             records: Box::new(iter),
         })
     }
+}
+
+/// The whole log of the database `data` names, exported as JSON Lines into
+/// a temporary file that is already unlinked (gone when closed), rewound.
+fn export_database(data: &DataArgs) -> Result<File, String> {
+    let cfg = Config::load_for_data(data)?;
+    let dir = std::env::temp_dir();
+    let (path, file) = (0..16)
+        .find_map(|attempt| {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos());
+            let path = dir.join(format!(
+                "okcc-audit-{}-{nanos}-{attempt}.jsonl",
+                std::process::id()
+            ));
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .ok()?;
+            Some((path, file))
+        })
+        .ok_or_else(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    // Unlinked at once: nothing is left behind, whatever happens next.
+    let _ = std::fs::remove_file(&path);
+    let mut file = file;
+    let copy = file
+        .try_clone()
+        .map_err(|e| format!("temporary file: {e}"))?;
+    let rt = crate::backup::runtime()?;
+    rt.block_on(async {
+        let stores = crate::backup::open_config(&cfg).await?;
+        let mut out = tokio::io::BufWriter::new(tokio::fs::File::from_std(copy));
+        stores
+            .audit
+            .export(&AuditQuery::all(), ExportFormat::JsonLines, &mut out)
+            .await
+            .map_err(|e| format!("cannot read the operation log: {e}"))?;
+        out.flush()
+            .await
+            .map_err(|e| format!("temporary file: {e}"))
+    })?;
+    file.seek(SeekFrom::Start(0))
+        .map_err(|e| format!("temporary file: {e}"))?;
+    Ok(file)
 }
 
 pub(crate) fn run(cmd: AuditCommand) -> ExitCode {

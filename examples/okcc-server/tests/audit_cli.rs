@@ -1,4 +1,5 @@
-//! `okcc-server audit verify|export|tail` against an exported JSONL file.
+//! `okcc-server audit verify|export|tail` against an exported JSONL file and
+//! against the server's own database.
 
 use std::process::Command;
 
@@ -117,4 +118,81 @@ fn req_5_1_cli_names_the_tampered_event_and_fails() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 1"));
+}
+
+/// The CLI reads the server's own database (the data subcommands' flags):
+/// `extension add` is audited there; verify, tail and export read it; a
+/// removed row is found; `--file` and `--data-dir` together are refused.
+#[test]
+fn req_9_cli_reads_the_servers_database() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().to_str().expect("utf-8");
+    for user in ["1001", "1002"] {
+        let mut add = bin()
+            .args([
+                "extension",
+                "add",
+                user,
+                "--password-stdin",
+                "--data-dir",
+                data,
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::io::Write::write_all(&mut add.stdin.take().expect("stdin"), b"Zr#9vK!q2mPw7xLt\n")
+            .expect("password");
+        assert!(add.wait().expect("add").success());
+    }
+    let ok = bin()
+        .args(["audit", "verify", "--data-dir", data])
+        .output()
+        .expect("verify");
+    let text = String::from_utf8_lossy(&ok.stdout);
+    assert!(ok.status.success(), "{text}");
+    assert!(text.starts_with("ok: 2 events verified"), "{text}");
+    let tail = bin()
+        .args(["audit", "tail", "--data-dir", data, "-n", "1"])
+        .output()
+        .expect("tail");
+    let text = String::from_utf8_lossy(&tail.stdout);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.contains("target=extension:1002"), "{text}");
+    let csv = bin()
+        .args(["audit", "export", "--data-dir", data, "--format", "csv"])
+        .output()
+        .expect("export");
+    assert!(csv.status.success());
+    assert_eq!(String::from_utf8_lossy(&csv.stdout).lines().count(), 3);
+
+    // Remove the first event behind the server's back: verify names it.
+    let db = dir.path().join("okcc.db");
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(async {
+            let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(&db);
+            let pool = sqlx::SqlitePool::connect_with(opts).await.expect("open");
+            sqlx::query("DELETE FROM audit_events WHERE seq = 1")
+                .execute(&pool)
+                .await
+                .expect("delete");
+            pool.close().await;
+        });
+    let bad = bin()
+        .args(["audit", "verify", "--data-dir", data])
+        .output()
+        .expect("verify");
+    let text = String::from_utf8_lossy(&bad.stdout);
+    assert_eq!(bad.status.code(), Some(1), "{text}");
+    assert!(text.starts_with("TAMPERED"), "{text}");
+
+    let both = bin()
+        .args(["audit", "verify", "--data-dir", data, "--file", "x.jsonl"])
+        .output()
+        .expect("verify");
+    assert_eq!(both.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&both.stderr).contains("cannot be used with"));
 }
