@@ -100,6 +100,11 @@ impl Source {
 /// a temporary file that is already unlinked (gone when closed), rewound.
 fn export_database(data: &DataArgs) -> Result<File, String> {
     let cfg = Config::load_for_data(data)?;
+    let db = cfg.data_dir.join(crate::backup::DB_FILE);
+    if cfg.database_url.is_none() && !db.is_file() {
+        // Reading must not create an empty database.
+        return Err(format!("no database at {}", db.display()));
+    }
     let dir = std::env::temp_dir();
     let (path, file) = (0..16)
         .find_map(|attempt| {

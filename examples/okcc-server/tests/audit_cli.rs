@@ -189,6 +189,19 @@ fn req_9_cli_reads_the_servers_database() {
     assert_eq!(bad.status.code(), Some(1), "{text}");
     assert!(text.starts_with("TAMPERED"), "{text}");
 
+    let empty = tempfile::tempdir().expect("tmp");
+    let none = bin()
+        .args(["audit", "tail", "--data-dir"])
+        .arg(empty.path())
+        .output()
+        .expect("tail");
+    assert_eq!(none.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("no database at"));
+    assert!(
+        !empty.path().join("okcc.db").exists(),
+        "reading creates nothing"
+    );
+
     let both = bin()
         .args(["audit", "verify", "--data-dir", data, "--file", "x.jsonl"])
         .output()
