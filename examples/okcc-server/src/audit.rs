@@ -106,7 +106,7 @@ fn export_database(data: &DataArgs) -> Result<File, String> {
         return Err(format!("no database at {}", db.display()));
     }
     let dir = std::env::temp_dir();
-    let (path, file) = (0..16)
+    let (path, mut file) = (0..16)
         .find_map(|attempt| {
             let nanos = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -126,7 +126,6 @@ fn export_database(data: &DataArgs) -> Result<File, String> {
         .ok_or_else(|| format!("cannot create a temporary file in {}", dir.display()))?;
     // Unlinked at once: nothing is left behind, whatever happens next.
     let _ = std::fs::remove_file(&path);
-    let mut file = file;
     let copy = file
         .try_clone()
         .map_err(|e| format!("temporary file: {e}"))?;
