@@ -178,6 +178,16 @@ enum Route {
     Trunk(SipAddr),
 }
 
+/// A new INVITE or OPTIONS that passed [`Server::admit`].
+struct Admitted {
+    /// Where it came from (the top Via).
+    src: SocketAddr,
+    /// The authenticated caller (the From user).
+    caller: String,
+    /// Where it goes.
+    route: Route,
+}
+
 /// Which way an in-dialog request travels.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Direction {
@@ -496,33 +506,41 @@ impl Server {
         true
     }
 
-    /// A new INVITE (no To tag).
-    pub(super) async fn invite(&self, mut tx: Transaction, view: &SipRequestView<'_>, wire: &str) {
+    /// The steps every new INVITE or OPTIONS to a user takes, in order:
+    /// a source from the top Via (else `400`), the access rules, never a
+    /// relay (an unserved domain is `403` before any challenge), digest
+    /// authentication (before saying whether a number or extension exists,
+    /// and before anything reaches a phone), then the route (else its
+    /// status). `None` once a reply was sent.
+    async fn admit(&self, tx: &mut Transaction, view: &SipRequestView<'_>) -> Option<Admitted> {
         let Some(src) = via_source(view) else {
             let _ = tx.reply(StatusCode::BadRequest).await;
-            return;
+            return None;
         };
-        let ip = src.ip();
-        if !self.call_allowed(&mut tx, view, ip).await {
-            return;
+        if !self.call_allowed(tx, view, src.ip()).await {
+            return None;
         }
-        // Never a relay: refuse unserved domains before anything else.
         let route = self.route(view).await;
         if let Err(StatusCode::Forbidden) = route {
             let _ = tx.reply(StatusCode::Forbidden).await;
-            return;
+            return None;
         }
-        // Authenticate before saying whether a number exists.
-        let Some(caller) = self.authenticate_call(&mut tx, view, ip).await else {
-            return;
-        };
-        let route = match route {
-            Ok(r) => r,
+        let caller = self.authenticate_call(tx, view, src.ip()).await?;
+        match route {
+            Ok(route) => Some(Admitted { src, caller, route }),
             Err(status) => {
                 let _ = tx.reply(status).await;
-                return;
+                None
             }
+        }
+    }
+
+    /// A new INVITE (no To tag).
+    pub(super) async fn invite(&self, mut tx: Transaction, view: &SipRequestView<'_>, wire: &str) {
+        let Some(Admitted { src, caller, route }) = self.admit(&mut tx, view).await else {
+            return;
         };
+        let ip = src.ip();
         let callee = view.request_uri.user.unwrap_or_default();
         // Stage 9: toll fraud (counts the call from here on).
         let now = Instant::now();
@@ -1033,33 +1051,14 @@ impl Server {
     /// a registered extension gets it on every contact (the best answer is
     /// relayed), an extension with no contact is `480`, anything else `404`.
     pub(super) async fn options(&self, mut tx: Transaction, view: &SipRequestView<'_>, wire: &str) {
-        let Some(src) = via_source(view) else {
-            let _ = tx.reply(StatusCode::BadRequest).await;
+        let Some(Admitted { route, .. }) = self.admit(&mut tx, view).await else {
             return;
         };
-        let ip = src.ip();
-        if !self.call_allowed(&mut tx, view, ip).await {
-            return;
-        }
-        let route = self.route(view).await;
-        if let Err(StatusCode::Forbidden) = route {
-            let _ = tx.reply(StatusCode::Forbidden).await;
-            return;
-        }
-        // Authenticate before saying whether an extension exists or is
-        // registered, and before anything reaches a phone.
-        if self.authenticate_call(&mut tx, view, ip).await.is_none() {
-            return;
-        }
         let (user, targets) = match route {
-            Ok(Route::Local { user, targets }) => (user, targets),
+            Route::Local { user, targets } => (user, targets),
             // OPTIONS is not relayed to the trunk.
-            Ok(Route::Trunk(_)) => {
+            Route::Trunk(_) => {
                 let _ = tx.reply(StatusCode::NotFound).await;
-                return;
-            }
-            Err(status) => {
-                let _ = tx.reply(status).await;
                 return;
             }
         };
