@@ -146,11 +146,21 @@ pub fn compute_hash_with(
     buf: &mut Vec<u8>,
 ) -> ChainHash {
     buf.clear();
-    buf.extend_from_slice(DOMAIN);
-    buf.extend_from_slice(&seq.to_be_bytes());
-    buf.extend_from_slice(&prev.0);
     encoding::encode_into(event, buf);
-    ChainHash(Sha256::digest(buf.as_slice()).into())
+    hash_encoded(seq, prev, buf)
+}
+
+/// `hash(seq)` of an event whose canonical encoding is `body`.
+fn hash_encoded(seq: u64, prev: &ChainHash, body: &[u8]) -> ChainHash {
+    ChainHash(
+        Sha256::new()
+            .chain_update(DOMAIN)
+            .chain_update(seq.to_be_bytes())
+            .chain_update(prev.0)
+            .chain_update(body)
+            .finalize()
+            .into(),
+    )
 }
 
 /// A point of the chain: the event at `seq` has hash `hash` (`seq` 0 with
@@ -211,9 +221,26 @@ impl ChainTail {
 
     /// Links `event` after the head and advances.
     pub fn link(&mut self, event: AuditEvent) -> StoredEvent {
-        let seq = self.head.seq.saturating_add(1);
-        let prev_hash = self.head.hash;
-        let hash = compute_hash_with(seq, &prev_hash, &event, &mut self.buf);
+        let hash = compute_hash_with(self.next_seq(), &self.head.hash, &event, &mut self.buf);
+        self.advance(hash, event)
+    }
+
+    /// Links `event` like [`link`](Self::link) and also returns its
+    /// canonical encoding ([`encoding::encode`], what a backend stores),
+    /// encoded once for both the hash and the caller.
+    pub fn link_encoded(&mut self, event: AuditEvent) -> (StoredEvent, Vec<u8>) {
+        let body = encoding::encode(&event);
+        let hash = hash_encoded(self.next_seq(), &self.head.hash, &body);
+        (self.advance(hash, event), body)
+    }
+
+    fn next_seq(&self) -> u64 {
+        self.head.seq.saturating_add(1)
+    }
+
+    /// Makes `event` (with `hash`) the head.
+    fn advance(&mut self, hash: ChainHash, event: AuditEvent) -> StoredEvent {
+        let (seq, prev_hash) = (self.next_seq(), self.head.hash);
         self.head = ChainAnchor { seq, hash };
         StoredEvent {
             seq,
@@ -221,34 +248,6 @@ impl ChainTail {
             hash,
             event,
         }
-    }
-
-    /// Links `event` like [`link`](Self::link) and also returns its
-    /// canonical encoding ([`encoding::encode`], what a backend stores),
-    /// encoded once for both the hash and the caller.
-    pub fn link_encoded(&mut self, event: AuditEvent) -> (StoredEvent, Vec<u8>) {
-        let seq = self.head.seq.saturating_add(1);
-        let prev_hash = self.head.hash;
-        let body = encoding::encode(&event);
-        let hash = ChainHash(
-            Sha256::new()
-                .chain_update(DOMAIN)
-                .chain_update(seq.to_be_bytes())
-                .chain_update(prev_hash.0)
-                .chain_update(&body)
-                .finalize()
-                .into(),
-        );
-        self.head = ChainAnchor { seq, hash };
-        (
-            StoredEvent {
-                seq,
-                prev_hash,
-                hash,
-                event,
-            },
-            body,
-        )
     }
 }
 
