@@ -13,10 +13,10 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use okcc_core::credential::DigestAlgorithm;
+mod sip_msg;
+use sip_msg::{PASSWORD, authorization, challenge, header, in_own_netns, status};
 
 const BIN: &str = env!("CARGO_BIN_EXE_okcc-server");
-const PASSWORD: &str = "TAV#1532afhj@qF344";
 
 fn free_port() -> u16 {
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -229,84 +229,6 @@ impl Ua {
         ));
         self.final_or_ringing()
     }
-}
-
-fn status(resp: &str) -> u16 {
-    resp.split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
-}
-
-fn header<'a>(msg: &'a str, name: &str) -> Vec<&'a str> {
-    msg.lines()
-        .filter_map(|l| l.split_once(':'))
-        .filter(|(n, _)| n.trim().eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.trim())
-        .collect()
-}
-
-fn param<'a>(challenge: &'a str, key: &str) -> &'a str {
-    let i = challenge.find(&format!("{key}=")).unwrap() + key.len() + 1;
-    let rest = &challenge[i..];
-    if let Some(r) = rest.strip_prefix('"') {
-        &r[..r.find('"').unwrap()]
-    } else {
-        &rest[..rest.find([',', ' ']).unwrap_or(rest.len())]
-    }
-}
-
-/// The MD5 challenge in header `name` of `resp`.
-fn challenge(resp: &str, name: &str) -> String {
-    header(resp, name)
-        .into_iter()
-        .find(|c| c.contains("algorithm=MD5"))
-        .unwrap_or_else(|| panic!("no MD5 {name} in {resp}"))
-        .to_owned()
-}
-
-/// A digest answer (MD5, qop=auth) as header `name`.
-fn authorization(name: &str, challenge: &str, user: &str, method: &str, uri: &str) -> String {
-    let alg = DigestAlgorithm::Md5;
-    let realm = param(challenge, "realm");
-    let nonce = param(challenge, "nonce");
-    let ha1 = alg.hex_digest(format!("{user}:{realm}:{PASSWORD}").as_bytes());
-    let ha2 = alg.hex_digest(format!("{method}:{uri}").as_bytes());
-    let cnonce = "0a4f113b";
-    let nc = "00000001";
-    let resp = alg.hex_digest(format!("{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}").as_bytes());
-    format!(
-        "{name}: Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", \
-         response=\"{resp}\", algorithm=MD5, qop=auth, nc={nc}, cnonce=\"{cnonce}\"\r\n"
-    )
-}
-
-/// Re-runs `test` in a network namespace of its own with only loopback up
-/// (returns `false`), or returns `true` when already inside it. Without
-/// `unshare` the test is skipped, unless CI is set.
-fn in_own_netns(test: &str) -> bool {
-    if std::env::var_os("OKCC_TEST_IN_NETNS").is_some() {
-        return true;
-    }
-    let exe = std::env::current_exe().unwrap();
-    let status = Command::new("unshare")
-        .args(["-n", "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
-        .arg(&exe)
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env("OKCC_TEST_IN_NETNS", "1")
-        .status();
-    match status {
-        Ok(s) if s.success() => {}
-        Ok(s) if s.code() == Some(101) => panic!("{test} failed inside its network namespace"),
-        other => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "cannot run {test} in its own network namespace (unshare -n): {other:?}"
-            );
-            eprintln!("skipping {test}: unshare -n is not available here ({other:?})");
-        }
-    }
-    false
 }
 
 /// sipp, or `None` with a message when it is missing outside CI.
