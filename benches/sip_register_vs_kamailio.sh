@@ -17,6 +17,9 @@
 #                   (the load generator is trusted, so any number works; 9
 #                   keeps the figures comparable with the first runs)
 #   KAM_CHILDREN [4] Kamailio UDP worker processes
+#   OKCC_WORKERS [1] okcc-server's worker_threads (0: one per core); sipp
+#                   shares the two cores, and one thread keeps rsipstack's
+#                   task hand-offs on it (see benches/README.md)
 #   OKCC_BIN [target/release/okcc-server]
 #   OKCC_PERF [unset] a file name: record a call-graph profile of
 #                   okcc-server during its load (perf record -g; needs
@@ -52,6 +55,7 @@ RATE=${RATE:-20000}
 LIMIT=${LIMIT:-200}
 USERS=${USERS:-9}
 KAM_CHILDREN=${KAM_CHILDREN:-4}
+OKCC_WORKERS=${OKCC_WORKERS:-1}
 OKCC_BIN=${OKCC_BIN:-$root/target/release/okcc-server}
 OKCC_PORT=5060
 KAM_PORT=5070
@@ -224,6 +228,7 @@ cat >"$okdir/okcc.toml" <<EOF
 realm = "$REALM"
 digest_algorithms = ["MD5"]
 log_format = "text"
+worker_threads = $OKCC_WORKERS
 EOF
 while read -r user pass; do
     printf '%s\n' "$pass" | "$OKCC_BIN" extension add "$user" --password-stdin \
@@ -274,6 +279,7 @@ wait "$kampid" 2>/dev/null || true
 load=$(cut -d' ' -f1-3 /proc/loadavg)
 printf '\nREGISTER with MD5 digest auth, sipp -r %s -l %s, %s s per server, %s users, %s cores, load avg %s\n' \
     "$RATE" "$LIMIT" "$DURATION" "$USERS" "$(nproc)" "$load"
+printf 'okcc-server worker_threads %s, Kamailio children %s\n' "$OKCC_WORKERS" "$KAM_CHILDREN"
 printf '%-12s %10s %8s %8s %12s %14s %12s\n' server ok failed secs "reg/s" "cpu-s/1000reg" "sipp cpu-s"
 printf '%-12s %10d %8d %8.1f %12.0f %14.4f %12.1f\n' okcc-server "$okcc_ok" "$okcc_failed" \
     "$okcc_secs" "$okcc_rate" "$okcc_cpu_per_k" "$okcc_sipp_cpu"

@@ -71,8 +71,26 @@ fn add_extension(dir: &Path, user: &str, password: &str) -> std::process::Output
 }
 
 fn start(dir: &Path, port: u16, extra: &[&str]) -> Server {
+    let log = std::env::var("TEST_SERVER_LOG").unwrap_or_else(|_| "warn".to_owned());
+    start_logging(dir, port, extra, Some(&log), Stdio::inherit())
+}
+
+/// `start` with `RUST_LOG` set to `log` (`None`: unset, the server's own
+/// default) and the server's log going to `stderr`.
+fn start_logging(
+    dir: &Path,
+    port: u16,
+    extra: &[&str],
+    log: Option<&str>,
+    stderr: Stdio,
+) -> Server {
     let sip: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let child = Command::new(BIN)
+    let mut cmd = Command::new(BIN);
+    match log {
+        Some(l) => cmd.env("RUST_LOG", l),
+        None => cmd.env_remove("RUST_LOG"),
+    };
+    let child = cmd
         .arg("serve")
         .arg("--data-dir")
         .arg(dir)
@@ -85,12 +103,8 @@ fn start(dir: &Path, port: u16, extra: &[&str]) -> Server {
             "off",
         ])
         .args(extra)
-        .env(
-            "RUST_LOG",
-            std::env::var("TEST_SERVER_LOG").unwrap_or_else(|_| "warn".to_owned()),
-        )
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let server = Server { child, sip };
@@ -418,6 +432,37 @@ fn in_own_netns(test: &str) -> bool {
         }
     }
     false
+}
+
+/// With `RUST_LOG` unset the server logs at info, but not rsipstack's
+/// per-message lines: those print every SIP message whole, digest
+/// responses included (secrets stay out of the log).
+#[test]
+fn req_9_default_log_has_no_sip_messages_or_digest_responses() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(add_extension(dir.path(), "1001", PASSWORD).status.success());
+    let log_path = dir.path().join("server.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let server = start_logging(dir.path(), free_port(), &[], None, Stdio::from(log));
+    let ua = Ua::new(server.sip);
+    let contact = format!("<sip:1001@{}>", ua.local());
+    let r = register_auth(
+        &ua,
+        "1001",
+        PASSWORD,
+        DigestAlgorithm::Md5,
+        "c-log",
+        1,
+        &contact,
+        "Expires: 600\r\n",
+    );
+    assert_eq!(status(&r), 200, "{r}");
+    server.stop();
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    assert!(text.contains("okcc-server ready"), "info is on: {text}");
+    for secret in ["Authorization", "response=", "nonce=", "c-log", "REGISTER sip:"] {
+        assert!(!text.contains(secret), "`{secret}` in the log: {text}");
+    }
 }
 
 #[test]

@@ -311,15 +311,16 @@ struct AuthEvent<'a> {
 
 impl AuthEvent<'_> {
     fn with_common(&self, ev: AuditEvent, user: Option<&str>) -> Result<AuditEvent, EventError> {
-        let ev = ev
+        let mut ev = ev
             .with_tenant(self.tenant.cloned())
             .with_source(self.source)
             .with_detail("method", DetailValue::text(self.method)?)?;
-        // A user name that is not valid audit text is left out, not the event.
-        Ok(match user.map(DetailValue::text) {
-            Some(Ok(v)) => ev.clone().with_detail("user", v).unwrap_or(ev),
-            _ => ev,
-        })
+        // A user name that is not valid audit text is left out, not the
+        // event (a refused insert leaves the detail as it was).
+        if let Some(Ok(v)) = user.map(DetailValue::text) {
+            let _ = ev.detail.insert("user", v);
+        }
+        Ok(ev)
     }
 
     fn success(&self, user: &str) -> Result<AuditEvent, EventError> {

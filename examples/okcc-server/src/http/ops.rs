@@ -31,7 +31,13 @@ pub(crate) async fn healthz() -> Json<Health> {
     })
 }
 
-/// Readiness: the stores answer.
+/// How long `/readyz` waits for the stores: an orchestrator's probe gives
+/// up after about a second, and a store that takes longer is not ready.
+pub(crate) const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Readiness: the stores answer, all three asked at once and within
+/// [`READY_TIMEOUT`] (a database that does not answer would otherwise hold
+/// the probe for the pool's acquire timeout, once per store).
 #[utoipa::path(get, path = "/readyz", responses((status = 200, body = Health), (status = 503, body = Problem)))]
 pub(crate) async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     let unavailable = |what: &str| {
@@ -41,25 +47,27 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Result<Json<Health>
             format!("the {what} store does not answer"),
         )
     };
-    state
-        .inner
-        .audit
-        .head()
-        .await
-        .map_err(|_| unavailable("audit"))?;
-    state
-        .inner
-        .directory
-        .user_count()
-        .await
-        .map_err(|_| unavailable("directory"))?;
-    state
-        .inner
-        .roles
-        .store()
-        .ceiling()
-        .await
-        .map_err(|_| unavailable("role"))?;
+    let inner = &state.inner;
+    let checks = async {
+        tokio::join!(
+            inner.audit.head(),
+            inner.directory.user_count(),
+            inner.roles.store().ceiling(),
+        )
+    };
+    let Ok((audit, directory, roles)) = tokio::time::timeout(READY_TIMEOUT, checks).await else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not-ready",
+            format!(
+                "the stores did not answer within {} s",
+                READY_TIMEOUT.as_secs()
+            ),
+        ));
+    };
+    audit.map_err(|_| unavailable("audit"))?;
+    directory.map_err(|_| unavailable("directory"))?;
+    roles.map_err(|_| unavailable("role"))?;
     Ok(Json(Health {
         status: "ok".to_owned(),
     }))

@@ -321,6 +321,9 @@ pub(crate) struct Config {
     pub(crate) max_connections_per_source: usize,
     /// Most SIP requests handled at once; more are answered 503.
     pub(crate) max_concurrent_requests: usize,
+    /// Threads that run the server's tasks (SIP, REST, audit); 0 = one per
+    /// CPU core.
+    pub(crate) worker_threads: usize,
     /// Log format.
     pub(crate) log_format: LogFormat,
     /// Registrar limits.
@@ -334,6 +337,9 @@ pub(crate) struct Config {
     /// Resource monitoring and alerts.
     pub(crate) monitor: MonitorConfig,
 }
+
+/// The most worker threads a configuration may ask for.
+pub(crate) const MAX_WORKER_THREADS: usize = 256;
 
 impl Default for Config {
     fn default() -> Self {
@@ -354,6 +360,7 @@ impl Default for Config {
             tcp_idle_timeout_secs: 120,
             max_connections_per_source: 32,
             max_concurrent_requests: 1024,
+            worker_threads: 0,
             log_format: LogFormat::Text,
             registrar: RegistrarConfig::default(),
             proxy: ProxyConfig::default(),
@@ -408,6 +415,11 @@ impl Config {
         }
         if let Some(v) = var("OKCC_REALM") {
             self.realm = v;
+        }
+        if let Some(v) = var("OKCC_WORKER_THREADS") {
+            self.worker_threads = v
+                .parse()
+                .map_err(|_| format!("OKCC_WORKER_THREADS: `{v}` is not a number of threads"))?;
         }
         if let Some(v) = var("OKCC_LOG_FORMAT") {
             self.log_format = match v.as_str() {
@@ -559,6 +571,11 @@ impl Config {
         if self.max_concurrent_requests == 0 {
             return Err("max_concurrent_requests must be at least 1".to_owned());
         }
+        if self.worker_threads > MAX_WORKER_THREADS {
+            return Err(format!(
+                "worker_threads must be at most {MAX_WORKER_THREADS} (0: one per CPU core)"
+            ));
+        }
         Ok(())
     }
 
@@ -654,6 +671,24 @@ mod tests {
         };
         let e = c.validate().unwrap_err();
         assert!(!e.contains("secret"), "{e}");
+    }
+
+    #[test]
+    fn req_9_worker_threads_from_file_and_env_and_checked() {
+        let mut c: Config = toml::from_str("worker_threads = 1").unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.worker_threads, 1);
+        assert_eq!(Config::default().worker_threads, 0, "one per core");
+        c.apply_env(|k| (k == "OKCC_WORKER_THREADS").then(|| "3".to_owned()))
+            .unwrap();
+        assert_eq!(c.worker_threads, 3);
+        let e = c
+            .apply_env(|k| (k == "OKCC_WORKER_THREADS").then(|| "two".to_owned()))
+            .unwrap_err();
+        assert!(e.contains("OKCC_WORKER_THREADS"), "{e}");
+        assert_eq!(c.worker_threads, 3, "a refused value changes nothing");
+        c.worker_threads = MAX_WORKER_THREADS + 1;
+        assert!(c.validate().unwrap_err().contains("worker_threads"));
     }
 
     #[test]

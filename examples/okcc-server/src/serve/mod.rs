@@ -100,17 +100,28 @@ pub(crate) fn run(args: &ServeArgs) -> ExitCode {
         }
     };
     init_logging(cfg.log_format);
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if cfg.worker_threads > 0 {
+        builder.worker_threads(cfg.worker_threads);
+    }
+    let rt = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(serve(cfg)) {
+    // The server runs as a task on the runtime's workers, not in
+    // `block_on` on the main thread: every SIP transaction is handed from
+    // rsipstack's endpoint task to this loop and on to its own task, and
+    // on a worker those hand-offs stay in the worker's local queue instead
+    // of waking another thread each time.
+    let served = rt.block_on(async {
+        tokio::spawn(serve(cfg))
+            .await
+            .unwrap_or_else(|e| Err(format!("the server task failed: {e}")))
+    });
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "server stopped");
@@ -120,9 +131,15 @@ pub(crate) fn run(args: &ServeArgs) -> ExitCode {
     }
 }
 
+/// The log filter when `RUST_LOG` is not set: okcc at info, rsipstack at
+/// warn. rsipstack logs every SIP message it sends or receives at info,
+/// whole (`Authorization` headers included), which would flood the log
+/// and put digest responses in it.
+const DEFAULT_LOG_FILTER: &str = "info,rsipstack=warn";
+
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -693,7 +710,14 @@ impl Server {
     }
 
     async fn handle(&self, mut tx: Transaction) {
-        let wire = tx.original.to_string();
+        // The request as text, printed the fast way (the same bytes as
+        // rsipstack's own printing); a body that is not UTF-8 is kept
+        // lossily, as rsipstack's `Display` does.
+        let wire =
+            match String::from_utf8(okcc_sip::adapter::rsipstack::request_bytes(&tx.original)) {
+                Ok(s) => s,
+                Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+            };
         let view = match SipRequestView::parse(wire.as_bytes(), &self.limits) {
             Ok(v) => v,
             Err(e) => {
@@ -702,18 +726,21 @@ impl Server {
             }
         };
         let in_dialog = view.to.tag.is_some();
+        // The proxy paths (calls, forked OPTIONS, in-dialog requests) are
+        // large futures: boxed, so every transaction's task (REGISTER
+        // above all) is small to create and move.
         match view.method {
             SipMethod::Register => self.register(&mut tx, &view).await,
             SipMethod::Invite | SipMethod::Options if in_dialog => {
-                self.in_dialog(tx, &view, &wire).await;
+                Box::pin(self.in_dialog(tx, &view, &wire)).await;
             }
-            SipMethod::Invite => self.invite(tx, &view, &wire).await,
+            SipMethod::Invite => Box::pin(self.invite(tx, &view, &wire)).await,
             // The stack absorbs ACKs of non-2xx answers and hands ACKs of
             // 2xx to the INVITE's transaction; a stray one is dropped.
             SipMethod::Ack => {}
             // OPTIONS to an extension goes to its phones (proxy.rs).
             SipMethod::Options if view.request_uri.user.is_some() => {
-                self.options(tx, &view, &wire).await;
+                Box::pin(self.options(tx, &view, &wire)).await;
             }
             SipMethod::Options => {
                 let status = if self.serves_host(view.request_uri.host) {
@@ -734,7 +761,7 @@ impl Server {
                     )
                     .await;
             }
-            _ if in_dialog => self.in_dialog(tx, &view, &wire).await,
+            _ if in_dialog => Box::pin(self.in_dialog(tx, &view, &wire)).await,
             SipMethod::Bye => {
                 let _ = tx.reply(StatusCode::CallTransactionDoesNotExist).await;
             }
