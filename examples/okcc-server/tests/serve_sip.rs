@@ -460,7 +460,13 @@ fn req_9_default_log_has_no_sip_messages_or_digest_responses() {
     server.stop();
     let text = std::fs::read_to_string(&log_path).unwrap();
     assert!(text.contains("okcc-server ready"), "info is on: {text}");
-    for secret in ["Authorization", "response=", "nonce=", "c-log", "REGISTER sip:"] {
+    for secret in [
+        "Authorization",
+        "response=",
+        "nonce=",
+        "c-log",
+        "REGISTER sip:",
+    ] {
         assert!(!text.contains(secret), "`{secret}` in the log: {text}");
     }
 }
@@ -904,13 +910,14 @@ fn req_9_unknown_methods_get_501_over_udp_and_malformed_or_banned_nothing() {
     assert_eq!(status(&other.recv()), 501);
 }
 
-/// On TCP rsipstack owns the socket and its framing: a request with a
-/// method it cannot parse closes the connection without an answer (the
-/// README's work-around note); other connections are unaffected.
+/// On TCP okcc reads the socket before rsipstack (`serve/tcp_front.rs`):
+/// a request with a method rsipstack cannot parse gets 501 with `Allow`,
+/// alone or pipelined with other requests, and the connection stays open;
+/// a message rsipstack cannot frame still closes only its connection.
 #[test]
-fn req_9_unknown_method_over_tcp_closes_only_that_connection() {
+fn req_9_unknown_method_over_tcp_gets_501_and_the_connection_stays() {
     use std::io::{Read, Write as _};
-    if !in_own_netns("req_9_unknown_method_over_tcp_closes_only_that_connection") {
+    if !in_own_netns("req_9_unknown_method_over_tcp_gets_501_and_the_connection_stays") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -919,18 +926,53 @@ fn req_9_unknown_method_over_tcp_closes_only_that_connection() {
     let mut a = connect(addr);
     a.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let local = a.local_addr().unwrap();
-    let foo = options_over(local, addr, "TCP").replace("OPTIONS", "FOO");
+    let options = options_over(local, addr, "TCP");
+    let foo = options.replace("OPTIONS", "FOO");
     a.write_all(foo.as_bytes()).unwrap();
+    let r = read_message(&mut a).expect("an answer to FOO");
+    assert_eq!(status(&r), 501, "{r}");
+    assert!(header(&r, "Allow")[0].contains("REGISTER"), "{r}");
+    assert!(header(&r, "CSeq")[0].contains("FOO"), "{r}");
+    // The same connection carries the next request.
+    a.write_all(options.as_bytes()).unwrap();
+    assert_eq!(status(&read_message(&mut a).expect("OPTIONS answer")), 200);
+    // Pipelined in one write, with a body on the unknown one: answered in order.
+    let ping = options
+        .replace("OPTIONS", "PING")
+        .replace("branch=z9hG4bKs", "branch=z9hG4bKp")
+        .replace(
+            "Content-Length: 0\r\n\r\n",
+            "Content-Length: 5\r\n\r\nhello",
+        );
+    let again = options.replace("CSeq: 1", "CSeq: 2");
+    a.write_all(format!("{ping}\r\n\r\n{again}").as_bytes())
+        .unwrap();
+    let r = read_message(&mut a).expect("an answer to PING");
+    assert_eq!(status(&r), 501, "{r}");
+    assert!(header(&r, "CSeq")[0].contains("PING"), "{r}");
+    let r = read_message(&mut a).expect("an answer to the OPTIONS after it");
+    assert_eq!(status(&r), 200, "{r}");
+    assert!(header(&r, "CSeq")[0].starts_with('2'), "{r}");
+
+    // What rsipstack cannot frame still ends that connection, unanswered.
+    let mut c = connect(addr);
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let bad = options.replace("Content-Length: 0", "Content-Length: lots");
+    c.write_all(bad.as_bytes()).unwrap();
     let mut rest = Vec::new();
-    let closed = a.read_to_end(&mut rest);
+    let closed = c.read_to_end(&mut rest);
     assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
     assert!(closed.is_ok(), "the connection is closed: {closed:?}");
+    // Other connections are unaffected.
     let mut b = connect(addr);
     b.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let local = b.local_addr().unwrap();
     b.write_all(options_over(local, addr, "TCP").as_bytes())
         .unwrap();
     assert_eq!(status(&read_message(&mut b).expect("answer")), 200);
+    a.write_all(options.replace("CSeq: 1", "CSeq: 3").as_bytes())
+        .unwrap();
+    assert_eq!(status(&read_message(&mut a).expect("answer")), 200);
     let _ = child.kill();
     let _ = child.wait();
 }

@@ -19,6 +19,7 @@ pub(crate) mod outage;
 pub(crate) mod proxy;
 pub(crate) mod registrar;
 pub(crate) mod sync;
+mod tcp_front;
 pub(crate) mod tls;
 pub(crate) mod unknown;
 
@@ -38,8 +39,8 @@ use okcc_sip::{Limits, SipMethod, SipRequestView};
 use rsipstack::EndpointBuilder;
 use rsipstack::sip::{Header, StatusCode};
 use rsipstack::transaction::Transaction;
+use rsipstack::transport::TransportLayer;
 use rsipstack::transport::udp::UdpConnection;
-use rsipstack::transport::{TcpListenerConnection, TransportLayer};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
@@ -296,13 +297,23 @@ async fn serve(cfg: Config) -> Result<(), String> {
         tracing::info!(addr = %a, "SIP/UDP listening");
         transport.add_transport(c.into());
     }
-    if let Some(a) = cfg.sip_tcp {
-        let c = TcpListenerConnection::new(a, None)
-            .await
-            .map_err(|e| format!("cannot bind SIP/TCP {a}: {e}"))?;
-        tracing::info!(addr = %a, "SIP/TCP listening");
-        transport.add_transport(c.into());
-    }
+    // okcc accepts SIP/TCP itself and answers methods rsipstack cannot
+    // parse with 501 on the way in (see `tcp_front`); the connections are
+    // rsipstack's own `TcpConnection`s.
+    let tcp_front = match cfg.sip_tcp {
+        Some(a) => {
+            let front = tcp_front::TcpFront::bind(
+                a,
+                Arc::clone(&guard),
+                Arc::clone(&metrics),
+                ALLOW_METHODS,
+            )
+            .await?;
+            tracing::info!(addr = %a, "SIP/TCP listening");
+            Some(Arc::new(front))
+        }
+        None => None,
+    };
     if let (Some(a), Some(cert), Some(key)) = (cfg.sip_tls, &cfg.tls_cert, &cfg.tls_key) {
         let c = tls::listener(a, cert, key).await?;
         tracing::info!(addr = %a, "SIP/TLS listening");
@@ -368,6 +379,9 @@ async fn serve(cfg: Config) -> Result<(), String> {
         }
         None => None,
     };
+    if let Some(front) = tcp_front {
+        tokio::spawn(front.serve(Arc::clone(&endpoint.inner), token.child_token()));
+    }
     let ep = Arc::new(endpoint);
     let ep2 = Arc::clone(&ep);
     let stack = tokio::spawn(async move { ep2.serve().await });

@@ -1,0 +1,408 @@
+//! `501 Not Implemented` for requests with a method rsipstack cannot parse,
+//! on SIP/TCP (the UDP side is [`super::unknown`]).
+//!
+//! rsipstack 0.7.14 reads a TCP connection itself, frames it and parses
+//! every message with no hook before its parser; a method it does not know
+//! is a parse error, and the connection is closed without an answer. It has
+//! no socket seam for TCP (only for UDP), and its `TcpConnection` is built
+//! from a concrete `tokio::net::TcpStream`. So okcc accepts SIP/TCP
+//! connections itself and puts a filter between the socket and rsipstack:
+//!
+//! - the connection rsipstack knows is a real `TcpConnection` over the
+//!   accepted socket (its remote address, its write half: answers, requests
+//!   to a phone registered over it, connection limits and idle timeouts are
+//!   rsipstack's and the hooks' as before), except that its read half is
+//!   one end of a private loopback TCP pair;
+//! - okcc reads the socket, frames it as rsipstack's codec does, and copies
+//!   every byte to the pair's other end unchanged, except whole requests
+//!   whose method is unknown ([`okcc_sip::pipeline::unknown_method`]) and
+//!   that okcc's view parser accepts: those are answered `501` with `Allow`
+//!   on the connection, after the inspector's checks (bans, scanner
+//!   signatures and sweeps; refused ones get nothing), and the connection
+//!   stays open.
+//!
+//! Anything the filter cannot frame (a bad `Content-Length`, more than
+//! rsipstack's 64 KiB limit without a complete message) is copied on as it
+//! comes, so rsipstack refuses it and closes the connection as before. The
+//! whitelist runs once per connection, when it is accepted, as in
+//! rsipstack's own listener. The pair is made through a listener on
+//! loopback that takes only the connection okcc itself opened.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use okcc_sip::adapter::rsipstack::GuardInspector;
+use okcc_sip::pipeline::{Guard, not_implemented, unknown_method};
+use okcc_sip::{Limits, SipMethod, SipRequestView};
+use rsipstack::sip::Transport;
+use rsipstack::transaction::endpoint::EndpointInnerRef;
+use rsipstack::transport::stream::StreamConnection;
+use rsipstack::transport::tcp::TcpConnection;
+use rsipstack::transport::{SipAddr, SipConnection};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+use super::hooks::{self, Metrics};
+
+/// rsipstack's limit on one buffered SIP message on a stream.
+const MAX_MESSAGE: usize = 65_535;
+
+/// How long making the loopback pair for one connection may take.
+const PAIR_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// One unit framed from the front of a connection's buffer.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Unit {
+    /// `n` bytes to copy on (keep-alive CRLFs, or a whole message).
+    Bytes(usize),
+    /// A whole request of `n` bytes with a method rsipstack cannot parse.
+    Unknown(usize),
+    /// Not enough bytes yet.
+    Incomplete,
+    /// Cannot be framed as rsipstack frames it: copy everything on from
+    /// here and let rsipstack refuse it.
+    Unframable,
+}
+
+/// Frames the front of `buf` as rsipstack 0.7.14's stream codec does:
+/// `\r\n\r\n` and `\r\n` at the front are keep-alives; otherwise the head
+/// ends at the first `\r\n\r\n` and `Content-Length` (or `l`) gives the
+/// body.
+pub(crate) fn frame(buf: &[u8]) -> Unit {
+    if buf.starts_with(b"\r\n\r\n") {
+        return Unit::Bytes(4);
+    }
+    if buf.starts_with(b"\r\n") {
+        return Unit::Bytes(2);
+    }
+    let Some(head_end) = memchr::memmem::find(buf, b"\r\n\r\n") else {
+        return if buf.len() > MAX_MESSAGE {
+            Unit::Unframable
+        } else {
+            Unit::Incomplete
+        };
+    };
+    let head = &buf[..head_end + 4];
+    let Some(body) = content_length(head) else {
+        return Unit::Unframable;
+    };
+    let Some(total) = (head_end + 4).checked_add(body) else {
+        return Unit::Unframable;
+    };
+    if buf.len() < total {
+        return if buf.len() > MAX_MESSAGE {
+            Unit::Unframable
+        } else {
+            Unit::Incomplete
+        };
+    }
+    if unknown_method(&buf[..total]).is_some() {
+        Unit::Unknown(total)
+    } else {
+        Unit::Bytes(total)
+    }
+}
+
+/// The first `Content-Length` (or compact `l`) of `head`, 0 when there is
+/// none; `None` when its value is not a number (rsipstack's codec refuses
+/// the stream then).
+fn content_length(head: &[u8]) -> Option<usize> {
+    for line in head.split(|b| *b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Some(colon) = memchr::memchr(b':', line) else {
+            continue;
+        };
+        let name = &line[..colon];
+        if name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l") {
+            return std::str::from_utf8(&line[colon + 1..])
+                .ok()?
+                .trim()
+                .parse()
+                .ok();
+        }
+    }
+    Some(0)
+}
+
+/// The SIP/TCP listener (see the module documentation).
+pub(crate) struct TcpFront {
+    listener: TcpListener,
+    pairs: TcpListener,
+    /// One pair is made at a time, so the pair listener's next connection
+    /// is the one just opened.
+    pairing: tokio::sync::Mutex<()>,
+    guard: Arc<Guard>,
+    inspector: GuardInspector,
+    metrics: Arc<Metrics>,
+    limits: Limits,
+    allow: &'static [SipMethod],
+}
+
+impl TcpFront {
+    /// Binds SIP/TCP on `addr` (and the loopback pair listener).
+    pub(crate) async fn bind(
+        addr: SocketAddr,
+        guard: Arc<Guard>,
+        metrics: Arc<Metrics>,
+        allow: &'static [SipMethod],
+    ) -> Result<Self, String> {
+        let socket = if addr.is_ipv6() {
+            tokio::net::TcpSocket::new_v6()
+        } else {
+            tokio::net::TcpSocket::new_v4()
+        }
+        .map_err(|e| format!("cannot bind SIP/TCP {addr}: {e}"))?;
+        socket
+            .set_reuseaddr(true)
+            .map_err(|e| format!("cannot bind SIP/TCP {addr}: {e}"))?;
+        socket
+            .bind(addr)
+            .map_err(|e| format!("cannot bind SIP/TCP {addr}: {e}"))?;
+        let listener = socket
+            .listen(128)
+            .map_err(|e| format!("cannot listen on SIP/TCP {addr}: {e}"))?;
+        let pairs = match TcpListener::bind(("127.0.0.1", 0)).await {
+            Ok(l) => l,
+            Err(_) => TcpListener::bind(("::1", 0))
+                .await
+                .map_err(|e| format!("SIP/TCP needs a loopback address: {e}"))?,
+        };
+        let limits = guard.config().limits;
+        Ok(Self {
+            listener,
+            pairs,
+            pairing: tokio::sync::Mutex::new(()),
+            inspector: GuardInspector::new(Arc::clone(&guard)),
+            guard,
+            metrics,
+            limits,
+            allow,
+        })
+    }
+
+    /// Accepts connections until `token` is cancelled, handing each to
+    /// `endpoint`'s transport layer.
+    pub(crate) async fn serve(
+        self: Arc<Self>,
+        endpoint: EndpointInnerRef,
+        token: CancellationToken,
+    ) {
+        let local = match self.listener.local_addr() {
+            Ok(a) => SipAddr {
+                r#type: Some(Transport::Tcp),
+                addr: a.into(),
+            },
+            Err(e) => {
+                tracing::error!(error = %e, "SIP/TCP listener has no address");
+                return;
+            }
+        };
+        loop {
+            let accepted = tokio::select! {
+                () = token.cancelled() => return,
+                a = self.listener.accept() => a,
+            };
+            let (stream, peer) = match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "SIP/TCP accept failed");
+                    continue;
+                }
+            };
+            // rsipstack's whitelist check, as its own listener does it.
+            if !hooks::admit(
+                &self.guard,
+                &self.metrics,
+                peer.ip().to_canonical(),
+                Instant::now(),
+            ) {
+                continue;
+            }
+            let front = Arc::clone(&self);
+            let endpoint = Arc::clone(&endpoint);
+            let (local, token) = (local.clone(), token.child_token());
+            tokio::spawn(async move {
+                if let Err(e) = front
+                    .connection(stream, peer, local, &endpoint, token)
+                    .await
+                {
+                    tracing::debug!(error = %e, %peer, "SIP/TCP connection not taken");
+                }
+            });
+        }
+    }
+
+    /// Makes the loopback pair: `(rsipstack's end, okcc's end)`.
+    async fn pair(&self) -> std::io::Result<(TcpStream, TcpStream)> {
+        let _one = self.pairing.lock().await;
+        let target = self.pairs.local_addr()?;
+        let make = async {
+            let ours = TcpStream::connect(target).await?;
+            let expected = ours.local_addr()?;
+            loop {
+                let (theirs, from) = self.pairs.accept().await?;
+                // Anything else that connected to the loopback port is
+                // dropped: only the connection okcc opened is used.
+                if from == expected {
+                    return Ok::<_, std::io::Error>((theirs, ours));
+                }
+            }
+        };
+        tokio::time::timeout(PAIR_TIMEOUT, make)
+            .await
+            .map_err(|_| std::io::Error::other("loopback pair timed out"))?
+    }
+
+    async fn connection(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        local: SipAddr,
+        endpoint: &EndpointInnerRef,
+        token: CancellationToken,
+    ) -> Result<(), String> {
+        let (rsip_end, okcc_end) = self.pair().await.map_err(|e| e.to_string())?;
+        let conn = TcpConnection::from_stream(stream, local, Some(token.clone()))
+            .map_err(|e| e.to_string())?;
+        let (pipe_read, _pipe_write) = tokio::io::split(rsip_end);
+        let Some(socket_read) = conn.inner.read_half.lock().await.replace(pipe_read) else {
+            return Err("the connection has no read half".to_owned());
+        };
+        let sip = SipConnection::Tcp(conn.clone());
+        endpoint.transport_layer.add_connection(sip);
+        self.filter(socket_read, okcc_end, &conn, peer, &token)
+            .await;
+        Ok(())
+    }
+
+    /// Copies the socket to rsipstack's end of the pair, answering unknown
+    /// methods on the way, until either side ends.
+    async fn filter(
+        &self,
+        mut socket: tokio::io::ReadHalf<TcpStream>,
+        mut pipe: TcpStream,
+        conn: &TcpConnection,
+        peer: SocketAddr,
+        token: &CancellationToken,
+    ) {
+        let mut buf: Vec<u8> = Vec::with_capacity(4096);
+        let mut chunk = vec![0u8; 16 * 1024];
+        let mut framing = true;
+        loop {
+            let n = tokio::select! {
+                () = token.cancelled() => return,
+                r = socket.read(&mut chunk) => match r {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                },
+            };
+            let data = chunk.get(..n).unwrap_or_default();
+            if !framing {
+                if pipe.write_all(data).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            buf.extend_from_slice(data);
+            let mut start = 0;
+            let mut copy_from = 0;
+            while framing && start < buf.len() {
+                match frame(&buf[start..]) {
+                    Unit::Incomplete => break,
+                    Unit::Unframable => framing = false,
+                    Unit::Bytes(len) => start += len,
+                    Unit::Unknown(len) => {
+                        let request = &buf[start..start + len];
+                        if let Some(reply) = self.answer(request, peer) {
+                            // Bytes before this request go on first.
+                            if pipe.write_all(&buf[copy_from..start]).await.is_err() {
+                                return;
+                            }
+                            copy_from = start + len;
+                            if let Some(reply) = reply
+                                && let Err(e) = conn.send_raw(&reply).await
+                            {
+                                tracing::debug!(error = %e, %peer, "cannot send 501");
+                            }
+                        }
+                        start += len;
+                    }
+                }
+            }
+            let upto = if framing { start } else { buf.len() };
+            if pipe.write_all(&buf[copy_from..upto]).await.is_err() {
+                return;
+            }
+            buf.drain(..upto);
+        }
+        // The client closed (or the read failed): rsipstack sees the end of
+        // its stream, closes the connection and forgets it.
+        let _ = pipe.shutdown().await;
+    }
+
+    /// What to do with a whole request with an unknown method: `None` to
+    /// copy it on (the view refuses it, so rsipstack refuses it as
+    /// before), `Some(None)` to drop it (a defence silenced it), or
+    /// `Some(Some(bytes))` to answer it.
+    fn answer(&self, request: &[u8], peer: SocketAddr) -> Option<Option<Vec<u8>>> {
+        let view = SipRequestView::parse(request, &self.limits).ok()?;
+        let ip = peer.ip().to_canonical();
+        if !self.inspector.judge_view(&view, ip, Instant::now()) {
+            self.metrics
+                .dropped_inspector
+                .fetch_add(1, Ordering::Relaxed);
+            return Some(None);
+        }
+        self.metrics.not_implemented.fetch_add(1, Ordering::Relaxed);
+        Some(Some(not_implemented(&view, self.allow).into_bytes()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(method: &str, body: &str) -> Vec<u8> {
+        format!(
+            "{method} sip:100@example.com SIP/2.0\r\nVia: SIP/2.0/TCP 192.0.2.4:5060;branch=z9hG4bK1\r\n\
+             From: <sip:200@example.com>;tag=f\r\nTo: <sip:100@example.com>\r\nCall-ID: c@h\r\n\
+             CSeq: 1 {method}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn req_9_frames_like_rsipstacks_codec() {
+        assert_eq!(frame(b"\r\n\r\nOPTIONS"), Unit::Bytes(4));
+        assert_eq!(frame(b"\r\nOPTIONS"), Unit::Bytes(2));
+        let options = msg("OPTIONS", "");
+        assert_eq!(frame(&options), Unit::Bytes(options.len()));
+        let foo = msg("FOO", "hello");
+        assert_eq!(frame(&foo), Unit::Unknown(foo.len()));
+        assert_eq!(frame(&foo[..foo.len() - 1]), Unit::Incomplete, "body cut");
+        assert_eq!(frame(&foo[..20]), Unit::Incomplete, "head cut");
+        let mut two = foo.clone();
+        two.extend_from_slice(&options);
+        assert_eq!(frame(&two), Unit::Unknown(foo.len()), "one at a time");
+        let compact = b"FOO sip:a SIP/2.0\r\nl: 2\r\n\r\nab".to_vec();
+        assert_eq!(frame(&compact), Unit::Unknown(compact.len()));
+    }
+
+    #[test]
+    fn req_9_what_rsipstack_refuses_is_passed_on_whole() {
+        let bad = b"FOO sip:a SIP/2.0\r\nContent-Length: lots\r\n\r\n";
+        assert_eq!(frame(bad), Unit::Unframable);
+        let huge = vec![b'a'; MAX_MESSAGE + 1];
+        assert_eq!(frame(&huge), Unit::Unframable);
+        let mut big_body = b"FOO sip:a SIP/2.0\r\nContent-Length: 999999\r\n\r\n".to_vec();
+        assert_eq!(frame(&big_body), Unit::Incomplete);
+        big_body.resize(MAX_MESSAGE + 2, b'x');
+        assert_eq!(frame(&big_body), Unit::Unframable);
+        let overflow = format!("FOO sip:a SIP/2.0\r\nl: {}\r\n\r\n", usize::MAX);
+        assert_eq!(frame(overflow.as_bytes()), Unit::Unframable);
+    }
+}
