@@ -106,6 +106,51 @@ thread_local! {
     static WORLD: RefCell<Option<World>> = const { RefCell::new(None) };
 }
 
+/// Frames `data` as SIP/TCP bytes the way the server's TCP filter does
+/// (`serve/tcp_front.rs`), cut into two reads at the first byte's
+/// position; returns how many unknown-method requests were picked out.
+///
+/// # Panics
+///
+/// When a byte is lost, duplicated or reordered, an empty piece comes out,
+/// or more than one message's worth of bytes stays buffered.
+pub fn sip_tcp_frame(data: &[u8]) -> usize {
+    use crate::serve::tcp_front::{Framer, MAX_MESSAGE, Piece};
+    let Some((&cut, rest)) = data.split_first() else {
+        return 0;
+    };
+    let cut = (usize::from(cut) * rest.len()) / 255;
+    let mut framer = Framer::default();
+    let mut pieces = Vec::new();
+    framer.push(&rest[..cut], &mut pieces);
+    framer.push(&rest[cut..], &mut pieces);
+    let mut joined = Vec::with_capacity(rest.len());
+    let mut unknown = 0;
+    for p in &pieces {
+        match p {
+            Piece::Copy(b) => {
+                assert!(!b.is_empty(), "empty piece");
+                joined.extend_from_slice(b);
+            }
+            Piece::Unknown(b) => {
+                assert!(
+                    okcc_sip::pipeline::unknown_method(b).is_some(),
+                    "picked out a request with a known method"
+                );
+                joined.extend_from_slice(b);
+                unknown += 1;
+            }
+        }
+    }
+    joined.extend_from_slice(framer.pending());
+    assert_eq!(joined, rest, "bytes lost or reordered");
+    assert!(
+        framer.pending().len() <= MAX_MESSAGE + rest.len().saturating_sub(cut).max(cut),
+        "unbounded buffer"
+    );
+    unknown
+}
+
 /// Sends `data` to the REST router: the first byte picks the endpoint, the
 /// second the source address, the rest is the body (or query string).
 ///
@@ -275,6 +320,23 @@ mod tests {
             n += 1;
         }
         assert!(n >= ENDPOINTS.len(), "only {n} seeds in {}", dir.display());
+    }
+
+    /// Replays the committed corpus of `fuzz/fuzz_targets/sip_tcp_frame.rs`.
+    #[test]
+    fn req_9_sip_tcp_frame_corpus_replays() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fuzz/corpus/sip_tcp_frame");
+        let (mut n, mut unknown) = (0, 0);
+        for entry in std::fs::read_dir(&dir).expect("corpus dir") {
+            let bytes = std::fs::read(entry.expect("entry").path()).expect("seed");
+            unknown += sip_tcp_frame(&bytes);
+            n += 1;
+        }
+        assert!(
+            n >= 6 && unknown >= 3,
+            "{n} seeds, {unknown} unknown requests"
+        );
     }
 
     #[test]

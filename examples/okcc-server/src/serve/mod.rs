@@ -19,7 +19,7 @@ pub(crate) mod outage;
 pub(crate) mod proxy;
 pub(crate) mod registrar;
 pub(crate) mod sync;
-mod tcp_front;
+pub(crate) mod tcp_front;
 pub(crate) mod tls;
 pub(crate) mod unknown;
 

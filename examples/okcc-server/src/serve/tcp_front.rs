@@ -48,7 +48,7 @@ use tokio_util::sync::CancellationToken;
 use super::hooks::{self, Metrics};
 
 /// rsipstack's limit on one buffered SIP message on a stream.
-const MAX_MESSAGE: usize = 65_535;
+pub(crate) const MAX_MESSAGE: usize = 65_535;
 
 /// How long making the loopback pair for one connection may take.
 const PAIR_TIMEOUT: Duration = Duration::from_secs(2);
@@ -125,6 +125,75 @@ fn content_length(head: &[u8]) -> Option<usize> {
         }
     }
     Some(0)
+}
+
+/// What the filter does with bytes read from a connection, in order.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Piece {
+    /// Copy these bytes on to rsipstack.
+    Copy(Vec<u8>),
+    /// A whole request with a method rsipstack cannot parse.
+    Unknown(Vec<u8>),
+}
+
+/// Splits a connection's bytes, as they arrive, into [`Piece`]s: every
+/// byte lands in exactly one piece, in order, once it can be framed.
+#[derive(Debug)]
+pub(crate) struct Framer {
+    buf: Vec<u8>,
+    /// `false` once something could not be framed: from then on every
+    /// byte is copied on as it comes.
+    framing: bool,
+}
+
+impl Default for Framer {
+    fn default() -> Self {
+        Self {
+            buf: Vec::new(),
+            framing: true,
+        }
+    }
+}
+
+impl Framer {
+    /// Takes `data` (the next bytes read) and appends the pieces now
+    /// complete to `out`. At most [`MAX_MESSAGE`] bytes (plus one read)
+    /// stay buffered.
+    pub(crate) fn push(&mut self, data: &[u8], out: &mut Vec<Piece>) {
+        if !self.framing {
+            if !data.is_empty() {
+                out.push(Piece::Copy(data.to_vec()));
+            }
+            return;
+        }
+        self.buf.extend_from_slice(data);
+        let (mut start, mut copy_from) = (0, 0);
+        while self.framing && start < self.buf.len() {
+            match frame(&self.buf[start..]) {
+                Unit::Incomplete => break,
+                Unit::Unframable => self.framing = false,
+                Unit::Bytes(len) => start += len,
+                Unit::Unknown(len) => {
+                    if copy_from < start {
+                        out.push(Piece::Copy(self.buf[copy_from..start].to_vec()));
+                    }
+                    out.push(Piece::Unknown(self.buf[start..start + len].to_vec()));
+                    start += len;
+                    copy_from = start;
+                }
+            }
+        }
+        let upto = if self.framing { start } else { self.buf.len() };
+        if copy_from < upto {
+            out.push(Piece::Copy(self.buf[copy_from..upto].to_vec()));
+        }
+        self.buf.drain(..upto);
+    }
+
+    /// Bytes read but not yet framed.
+    pub(crate) fn pending(&self) -> &[u8] {
+        &self.buf
+    }
 }
 
 /// The SIP/TCP listener (see the module documentation).
@@ -288,9 +357,9 @@ impl TcpFront {
         peer: SocketAddr,
         token: &CancellationToken,
     ) {
-        let mut buf: Vec<u8> = Vec::with_capacity(4096);
         let mut chunk = vec![0u8; 16 * 1024];
-        let mut framing = true;
+        let mut framer = Framer::default();
+        let mut pieces = Vec::new();
         loop {
             let n = tokio::select! {
                 () = token.cancelled() => return,
@@ -299,44 +368,26 @@ impl TcpFront {
                     Ok(n) => n,
                 },
             };
-            let data = chunk.get(..n).unwrap_or_default();
-            if !framing {
-                if pipe.write_all(data).await.is_err() {
-                    return;
-                }
-                continue;
-            }
-            buf.extend_from_slice(data);
-            let mut start = 0;
-            let mut copy_from = 0;
-            while framing && start < buf.len() {
-                match frame(&buf[start..]) {
-                    Unit::Incomplete => break,
-                    Unit::Unframable => framing = false,
-                    Unit::Bytes(len) => start += len,
-                    Unit::Unknown(len) => {
-                        let request = &buf[start..start + len];
-                        if let Some(reply) = self.answer(request, peer) {
-                            // Bytes before this request go on first.
-                            if pipe.write_all(&buf[copy_from..start]).await.is_err() {
-                                return;
-                            }
-                            copy_from = start + len;
-                            if let Some(reply) = reply
-                                && let Err(e) = conn.send_raw(&reply).await
-                            {
+            framer.push(chunk.get(..n).unwrap_or_default(), &mut pieces);
+            for piece in pieces.drain(..) {
+                let copy = match piece {
+                    Piece::Copy(bytes) => bytes,
+                    Piece::Unknown(request) => match self.answer(&request, peer) {
+                        // The view refuses it: rsipstack refuses it as before.
+                        None => request,
+                        Some(None) => continue,
+                        Some(Some(reply)) => {
+                            if let Err(e) = conn.send_raw(&reply).await {
                                 tracing::debug!(error = %e, %peer, "cannot send 501");
                             }
+                            continue;
                         }
-                        start += len;
-                    }
+                    },
+                };
+                if pipe.write_all(&copy).await.is_err() {
+                    return;
                 }
             }
-            let upto = if framing { start } else { buf.len() };
-            if pipe.write_all(&buf[copy_from..upto]).await.is_err() {
-                return;
-            }
-            buf.drain(..upto);
         }
         // The client closed (or the read failed): rsipstack sees the end of
         // its stream, closes the connection and forgets it.
@@ -390,6 +441,79 @@ mod tests {
         assert_eq!(frame(&two), Unit::Unknown(foo.len()), "one at a time");
         let compact = b"FOO sip:a SIP/2.0\r\nl: 2\r\n\r\nab".to_vec();
         assert_eq!(frame(&compact), Unit::Unknown(compact.len()));
+    }
+
+    /// A stream of keep-alives, known requests and unknown ones (with
+    /// bodies), as `(bytes, the unknown requests in it)`.
+    fn stream(parts: &[(u8, u8)]) -> (Vec<u8>, Vec<Vec<u8>>) {
+        let (mut all, mut unknown) = (Vec::new(), Vec::new());
+        for &(kind, len) in parts {
+            let body = "b".repeat(usize::from(len));
+            match kind % 4 {
+                0 => all.extend_from_slice(b"\r\n\r\n"),
+                1 => all.extend_from_slice(&msg("OPTIONS", &body)),
+                2 => all.extend_from_slice(&msg("REGISTER", "")),
+                _ => {
+                    let m = msg("XYZZY", &body);
+                    all.extend_from_slice(&m);
+                    unknown.push(m);
+                }
+            }
+        }
+        (all, unknown)
+    }
+
+    fn run(data: &[u8], cuts: &[usize]) -> (Vec<Piece>, Vec<u8>) {
+        let mut f = Framer::default();
+        let mut out = Vec::new();
+        let mut at = 0;
+        for &c in cuts.iter().chain(std::iter::once(&data.len())) {
+            let c = c.clamp(at, data.len());
+            f.push(&data[at..c], &mut out);
+            at = c;
+        }
+        (out, f.pending().to_vec())
+    }
+
+    proptest::proptest! {
+        /// However TCP cuts the stream, every byte comes out once and in
+        /// order, and exactly the unknown requests are picked out.
+        #[test]
+        fn req_9_framer_is_independent_of_how_the_stream_is_cut(
+            parts in proptest::collection::vec((0u8..4, 0u8..40), 0..12),
+            mut cuts in proptest::collection::vec(0usize..2000, 0..8),
+        ) {
+            let (data, unknown) = stream(&parts);
+            cuts.sort_unstable();
+            let (pieces, pending) = run(&data, &cuts);
+            proptest::prop_assert!(pending.is_empty());
+            let mut joined = Vec::new();
+            let mut found = Vec::new();
+            for p in &pieces {
+                match p {
+                    Piece::Copy(b) => { proptest::prop_assert!(!b.is_empty()); joined.extend_from_slice(b) }
+                    Piece::Unknown(b) => { joined.extend_from_slice(b); found.push(b.clone()) }
+                }
+            }
+            proptest::prop_assert_eq!(joined, data);
+            proptest::prop_assert_eq!(found, unknown);
+        }
+
+        /// Arbitrary bytes: nothing lost, nothing made up, bounded buffer.
+        #[test]
+        fn req_9_framer_conserves_arbitrary_bytes(
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600),
+            cut in 0usize..600,
+        ) {
+            let (pieces, pending) = run(&data, &[cut]);
+            let mut joined: Vec<u8> = pieces
+                .iter()
+                .flat_map(|p| match p { Piece::Copy(b) | Piece::Unknown(b) => b.clone() })
+                .collect();
+            joined.extend_from_slice(&pending);
+            proptest::prop_assert_eq!(joined, data);
+            proptest::prop_assert!(pending.len() <= MAX_MESSAGE + 600);
+        }
     }
 
     #[test]
