@@ -740,21 +740,18 @@ impl Server {
             }
         };
         let in_dialog = view.to.tag.is_some();
-        // The proxy paths (calls, forked OPTIONS, in-dialog requests) are
-        // large futures: boxed, so every transaction's task (REGISTER
-        // above all) is small to create and move.
         match view.method {
             SipMethod::Register => self.register(&mut tx, &view).await,
             SipMethod::Invite | SipMethod::Options if in_dialog => {
-                Box::pin(self.in_dialog(tx, &view, &wire)).await;
+                self.in_dialog(tx, &view, &wire).await;
             }
-            SipMethod::Invite => Box::pin(self.invite(tx, &view, &wire)).await,
+            SipMethod::Invite => self.invite(tx, &view, &wire).await,
             // The stack absorbs ACKs of non-2xx answers and hands ACKs of
             // 2xx to the INVITE's transaction; a stray one is dropped.
             SipMethod::Ack => {}
             // OPTIONS to an extension goes to its phones (proxy.rs).
             SipMethod::Options if view.request_uri.user.is_some() => {
-                Box::pin(self.options(tx, &view, &wire)).await;
+                self.options(tx, &view, &wire).await;
             }
             SipMethod::Options => {
                 let status = if self.serves_host(view.request_uri.host) {
@@ -775,7 +772,7 @@ impl Server {
                     )
                     .await;
             }
-            _ if in_dialog => Box::pin(self.in_dialog(tx, &view, &wire)).await,
+            _ if in_dialog => self.in_dialog(tx, &view, &wire).await,
             SipMethod::Bye => {
                 let _ = tx.reply(StatusCode::CallTransactionDoesNotExist).await;
             }
