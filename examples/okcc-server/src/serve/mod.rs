@@ -7,7 +7,9 @@
 //! are unbounded, so floods are cut in the whitelist and inspector and the
 //! transaction loop bounds work in progress with a semaphore (503 beyond);
 //! its digest helper is wrong for `nc >= 0000000a` and needs plaintext
-//! passwords, so okcc-sip's verifier checks stored HA1 instead.
+//! passwords, so okcc-sip's verifier checks stored HA1 instead; its parser
+//! drops methods it does not know before any hook, so okcc reads UDP
+//! ([`unknown`]) and TCP ([`tcp_front`]) first and answers those 501.
 
 pub(crate) mod audit;
 mod auth;
