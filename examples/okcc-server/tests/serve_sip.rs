@@ -275,6 +275,21 @@ fn register_auth(
     ua.recv()
 }
 
+/// Extension 1001 registers its UA's address for 600 s with MD5 digest.
+fn register_md5(ua: &Ua, call_id: &str) -> String {
+    let contact = format!("<sip:1001@{}>", ua.local());
+    register_auth(
+        ua,
+        "1001",
+        PASSWORD,
+        DigestAlgorithm::Md5,
+        call_id,
+        1,
+        &contact,
+        "Expires: 600\r\n",
+    )
+}
+
 #[test]
 fn req_9_register_digest_md5_sha256_registrar_rules_and_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -293,16 +308,7 @@ fn req_9_register_digest_md5_sha256_registrar_rules_and_restart() {
     let ua = Ua::new(server.sip);
     let contact = format!("<sip:1001@{}>", ua.local());
 
-    let r = register_auth(
-        &ua,
-        "1001",
-        PASSWORD,
-        DigestAlgorithm::Md5,
-        "c-md5",
-        1,
-        &contact,
-        "Expires: 600\r\n",
-    );
+    let r = register_md5(&ua, "c-md5");
     assert_eq!(status(&r), 200, "{r}");
     assert!(header(&r, "Contact")[0].contains("expires=600"), "{r}");
 
@@ -445,17 +451,7 @@ fn req_9_default_log_has_no_sip_messages_or_digest_responses() {
     let log = std::fs::File::create(&log_path).unwrap();
     let server = start_logging(dir.path(), free_port(), &[], None, Stdio::from(log));
     let ua = Ua::new(server.sip);
-    let contact = format!("<sip:1001@{}>", ua.local());
-    let r = register_auth(
-        &ua,
-        "1001",
-        PASSWORD,
-        DigestAlgorithm::Md5,
-        "c-log",
-        1,
-        &contact,
-        "Expires: 600\r\n",
-    );
+    let r = register_md5(&ua, "c-log");
     assert_eq!(status(&r), 200, "{r}");
     server.stop();
     let text = std::fs::read_to_string(&log_path).unwrap();
