@@ -30,11 +30,9 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use okcc_sip::adapter::rsipstack::GuardInspector;
-use okcc_sip::pipeline::{Guard, not_implemented, unknown_method};
+use okcc_sip::pipeline::{Guard, unknown_method};
 use okcc_sip::{Limits, SipMethod, SipRequestView};
 use rsipstack::sip::Transport;
 use rsipstack::transaction::endpoint::EndpointInnerRef;
@@ -46,6 +44,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 use super::hooks::{self, Metrics};
+use super::unknown::NotImplemented;
 
 /// rsipstack's limit on one buffered SIP message on a stream.
 pub(crate) const MAX_MESSAGE: usize = 65_535;
@@ -204,10 +203,9 @@ pub(crate) struct TcpFront {
     /// is the one just opened.
     pairing: tokio::sync::Mutex<()>,
     guard: Arc<Guard>,
-    inspector: GuardInspector,
     metrics: Arc<Metrics>,
     limits: Limits,
-    allow: &'static [SipMethod],
+    reply: NotImplemented,
 }
 
 impl TcpFront {
@@ -218,18 +216,15 @@ impl TcpFront {
         metrics: Arc<Metrics>,
         allow: &'static [SipMethod],
     ) -> Result<Self, String> {
+        let cannot_bind = |e: std::io::Error| format!("cannot bind SIP/TCP {addr}: {e}");
         let socket = if addr.is_ipv6() {
             tokio::net::TcpSocket::new_v6()
         } else {
             tokio::net::TcpSocket::new_v4()
         }
-        .map_err(|e| format!("cannot bind SIP/TCP {addr}: {e}"))?;
-        socket
-            .set_reuseaddr(true)
-            .map_err(|e| format!("cannot bind SIP/TCP {addr}: {e}"))?;
-        socket
-            .bind(addr)
-            .map_err(|e| format!("cannot bind SIP/TCP {addr}: {e}"))?;
+        .map_err(cannot_bind)?;
+        socket.set_reuseaddr(true).map_err(cannot_bind)?;
+        socket.bind(addr).map_err(cannot_bind)?;
         let listener = socket
             .listen(128)
             .map_err(|e| format!("cannot listen on SIP/TCP {addr}: {e}"))?;
@@ -244,11 +239,10 @@ impl TcpFront {
             listener,
             pairs,
             pairing: tokio::sync::Mutex::new(()),
-            inspector: GuardInspector::new(Arc::clone(&guard)),
+            reply: NotImplemented::new(&guard, &metrics, allow),
             guard,
             metrics,
             limits,
-            allow,
         })
     }
 
@@ -400,15 +394,10 @@ impl TcpFront {
     /// `Some(Some(bytes))` to answer it.
     fn answer(&self, request: &[u8], peer: SocketAddr) -> Option<Option<Vec<u8>>> {
         let view = SipRequestView::parse(request, &self.limits).ok()?;
-        let ip = peer.ip().to_canonical();
-        if !self.inspector.judge_view(&view, ip, Instant::now()) {
-            self.metrics
-                .dropped_inspector
-                .fetch_add(1, Ordering::Relaxed);
-            return Some(None);
-        }
-        self.metrics.not_implemented.fetch_add(1, Ordering::Relaxed);
-        Some(Some(not_implemented(&view, self.allow).into_bytes()))
+        Some(
+            self.reply
+                .reply(&view, peer.ip().to_canonical(), Instant::now()),
+        )
     }
 }
 

@@ -49,10 +49,52 @@ pub(crate) enum Verdict {
 pub(crate) struct UdpFront {
     socket: tokio::net::UdpSocket,
     guard: Arc<Guard>,
-    inspector: GuardInspector,
     metrics: Arc<Metrics>,
     limits: Limits,
+    reply: NotImplemented,
+}
+
+/// The `501` to a well-formed request with an unknown method, after the
+/// inspector's checks; shared by the UDP front and the TCP one
+/// ([`super::tcp_front`]).
+pub(crate) struct NotImplemented {
+    inspector: GuardInspector,
+    metrics: Arc<Metrics>,
     allow: &'static [SipMethod],
+}
+
+impl NotImplemented {
+    /// Answers with `Allow: <allow>`.
+    pub(crate) fn new(
+        guard: &Arc<Guard>,
+        metrics: &Arc<Metrics>,
+        allow: &'static [SipMethod],
+    ) -> Self {
+        Self {
+            inspector: GuardInspector::new(Arc::clone(guard)),
+            metrics: Arc::clone(metrics),
+            allow,
+        }
+    }
+
+    /// The reply's bytes for `view` from `ip` at `now`, or `None` when the
+    /// inspector's stages 1–7 (bans, scanner signatures and sweeps)
+    /// silence it; both outcomes are counted.
+    pub(crate) fn reply(
+        &self,
+        view: &SipRequestView<'_>,
+        ip: std::net::IpAddr,
+        now: Instant,
+    ) -> Option<Vec<u8>> {
+        if !self.inspector.judge_view(view, ip, now) {
+            self.metrics
+                .dropped_inspector
+                .fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        self.metrics.not_implemented.fetch_add(1, Ordering::Relaxed);
+        Some(not_implemented(view, self.allow).into_bytes())
+    }
 }
 
 impl UdpFront {
@@ -66,11 +108,10 @@ impl UdpFront {
         let limits = guard.config().limits;
         Self {
             socket,
-            inspector: GuardInspector::new(Arc::clone(&guard)),
+            reply: NotImplemented::new(&guard, &metrics, allow),
             guard,
             metrics,
             limits,
-            allow,
         }
     }
 
@@ -88,14 +129,9 @@ impl UdpFront {
         if !hooks::admit(&self.guard, &self.metrics, ip, now) {
             return Verdict::Drop;
         }
-        if !self.inspector.judge_view(&view, ip, now) {
-            self.metrics
-                .dropped_inspector
-                .fetch_add(1, Ordering::Relaxed);
-            return Verdict::Drop;
-        }
-        self.metrics.not_implemented.fetch_add(1, Ordering::Relaxed);
-        Verdict::Answer(not_implemented(&view, self.allow).into_bytes())
+        self.reply
+            .reply(&view, ip, now)
+            .map_or(Verdict::Drop, Verdict::Answer)
     }
 }
 
