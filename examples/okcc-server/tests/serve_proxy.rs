@@ -16,8 +16,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
+mod netns;
 mod sip_msg;
-use sip_msg::{PASSWORD, authorization, challenge, header, in_own_netns, status};
+use netns::in_own_netns;
+use sip_msg::{PASSWORD, authorization, challenge, header, status};
 
 const BIN: &str = env!("CARGO_BIN_EXE_okcc-server");
 /// A national number: external (prefix `0`), allowed by the toll policy.

@@ -10,8 +10,12 @@ use std::time::{Duration, Instant};
 
 use okcc_core::credential::DigestAlgorithm;
 
+mod netns;
+mod sip_msg;
+use netns::in_own_netns;
+use sip_msg::{PASSWORD, header, param, status};
+
 const BIN: &str = env!("CARGO_BIN_EXE_okcc-server");
-const PASSWORD: &str = "TAV#1532afhj@qF344";
 
 fn free_port() -> u16 {
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -184,31 +188,6 @@ impl Ua {
              Contact: {contact}\r\nUser-Agent: {ua}\r\n{extra}Content-Length: 0\r\n\r\n",
             s = self.server
         )
-    }
-}
-
-fn status(resp: &str) -> u16 {
-    resp.split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
-}
-
-fn header<'a>(resp: &'a str, name: &str) -> Vec<&'a str> {
-    resp.lines()
-        .filter_map(|l| l.split_once(':'))
-        .filter(|(n, _)| n.trim().eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.trim())
-        .collect()
-}
-
-fn param<'a>(challenge: &'a str, key: &str) -> &'a str {
-    let i = challenge.find(&format!("{key}=")).unwrap() + key.len() + 1;
-    let rest = &challenge[i..];
-    if let Some(r) = rest.strip_prefix('"') {
-        &r[..r.find('"').unwrap()]
-    } else {
-        &rest[..rest.find([',', ' ']).unwrap_or(rest.len())]
     }
 }
 
@@ -409,35 +388,6 @@ fn req_9_register_digest_md5_sha256_registrar_rules_and_restart() {
         2,
         "bindings survive a restart: {r}"
     );
-}
-
-/// Hostile-message tests run in a network namespace of their own with only
-/// loopback up, so no reply can leave the machine. Returns `true` when the
-/// caller is inside it and should run; otherwise re-runs `test` there (and
-/// returns `false`). Without `unshare` the test is skipped, unless CI is set.
-fn in_own_netns(test: &str) -> bool {
-    if std::env::var_os("OKCC_TEST_IN_NETNS").is_some() {
-        return true;
-    }
-    let exe = std::env::current_exe().unwrap();
-    let status = Command::new("unshare")
-        .args(["-n", "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
-        .arg(&exe)
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env("OKCC_TEST_IN_NETNS", "1")
-        .status();
-    match status {
-        Ok(s) if s.success() => {}
-        Ok(s) if s.code() == Some(101) => panic!("{test} failed inside its network namespace"),
-        other => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "cannot run {test} in its own network namespace (unshare -n): {other:?}"
-            );
-            eprintln!("skipping {test}: unshare -n is not available here ({other:?})");
-        }
-    }
-    false
 }
 
 /// With `RUST_LOG` unset the server logs at info, but not rsipstack's

@@ -4,11 +4,13 @@
 //! the REST API as the console's dashboard reads them.
 
 mod common;
+mod netns;
 
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use common::{ADMIN_PASSWORD, SIP_PASSWORD, Server, free_port, free_tcp_port, login};
+use netns::in_own_netns;
 use okcc_core::credential::DigestAlgorithm;
 use serde_json::{Value, json};
 
@@ -147,34 +149,6 @@ fn events_until(
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-}
-
-/// Wrong passwords are hostile traffic: the test runs in a network
-/// namespace of its own with only loopback up (as in serve_sip.rs).
-/// Returns `true` inside it; otherwise re-runs `test` there.
-fn in_own_netns(test: &str) -> bool {
-    if std::env::var_os("OKCC_TEST_IN_NETNS").is_some() {
-        return true;
-    }
-    let exe = std::env::current_exe().unwrap();
-    let status = std::process::Command::new("unshare")
-        .args(["-n", "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
-        .arg(&exe)
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env("OKCC_TEST_IN_NETNS", "1")
-        .status();
-    match status {
-        Ok(s) if s.success() => {}
-        Ok(s) if s.code() == Some(101) => panic!("{test} failed inside its network namespace"),
-        other => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "cannot run {test} in its own network namespace (unshare -n): {other:?}"
-            );
-            eprintln!("skipping {test}: unshare -n is not available here ({other:?})");
-        }
-    }
-    false
 }
 
 #[test]

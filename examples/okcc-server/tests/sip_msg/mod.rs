@@ -1,8 +1,7 @@
 //! SIP message helpers shared by the call and proxy tests: status line,
-//! headers, the MD5 digest answer to a challenge, and the network
-//! namespace re-run for tests that feed the server hostile messages.
-
-use std::process::Command;
+//! headers and the MD5 digest answer to a challenge. Each test crate
+//! uses a part of them.
+#![allow(dead_code)]
 
 use okcc_core::credential::DigestAlgorithm;
 
@@ -63,32 +62,4 @@ pub(crate) fn authorization(
         "{name}: Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", \
          response=\"{resp}\", algorithm=MD5, qop=auth, nc={nc}, cnonce=\"{cnonce}\"\r\n"
     )
-}
-
-/// Re-runs `test` in a network namespace of its own with only loopback up
-/// (returns `false`), or returns `true` when already inside it. Without
-/// `unshare` the test is skipped, unless CI is set.
-pub(crate) fn in_own_netns(test: &str) -> bool {
-    if std::env::var_os("OKCC_TEST_IN_NETNS").is_some() {
-        return true;
-    }
-    let exe = std::env::current_exe().unwrap();
-    let status = Command::new("unshare")
-        .args(["-n", "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
-        .arg(&exe)
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env("OKCC_TEST_IN_NETNS", "1")
-        .status();
-    match status {
-        Ok(s) if s.success() => {}
-        Ok(s) if s.code() == Some(101) => panic!("{test} failed inside its network namespace"),
-        other => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "cannot run {test} in its own network namespace (unshare -n): {other:?}"
-            );
-            eprintln!("skipping {test}: unshare -n is not available here ({other:?})");
-        }
-    }
-    false
 }
