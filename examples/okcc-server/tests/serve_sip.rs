@@ -714,6 +714,56 @@ fn req_9_tcp_connections_per_source_are_limited_and_idle_ones_closed() {
     let _ = child.wait();
 }
 
+/// A self-signed certificate for `localhost`, written to `dir`; returns it
+/// with the config lines naming its files.
+fn tls_certificate(dir: &Path) -> (rcgen::CertifiedKey<rcgen::KeyPair>, String) {
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    let config = format!(
+        "tls_cert = {:?}\ntls_key = {:?}\n",
+        cert.to_str().unwrap(),
+        key.to_str().unwrap()
+    );
+    (ck, config)
+}
+
+type TlsClient = rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>;
+
+/// A TCP connection to `addr` from `source` (any port).
+fn connect_from(source: std::net::IpAddr, addr: SocketAddr) -> std::net::TcpStream {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind(SocketAddr::new(source, 0))?;
+        let stream = socket.connect(addr).await?.into_std()?;
+        stream.set_nonblocking(false)?;
+        Ok::<_, std::io::Error>(stream)
+    })
+    .unwrap()
+}
+
+/// A TLS session with `addr` from `source` that trusts only `cert`.
+fn tls_connect(source: std::net::IpAddr, addr: SocketAddr, cert: &rcgen::Certificate) -> TlsClient {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.der().clone()).unwrap();
+    let config = std::sync::Arc::new(
+        rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    );
+    let tcp = connect_from(source, addr);
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let conn = rustls::ClientConnection::new(config, "localhost".try_into().unwrap()).unwrap();
+    rustls::StreamOwned::new(conn, tcp)
+}
+
 #[test]
 fn req_9_sip_over_tls_with_a_self_signed_certificate() {
     use std::io::Write as _;
@@ -721,34 +771,16 @@ fn req_9_sip_over_tls_with_a_self_signed_certificate() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let cert = dir.path().join("cert.pem");
-    let key = dir.path().join("key.pem");
-    std::fs::write(&cert, ck.cert.pem()).unwrap();
-    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    let (ck, config) = tls_certificate(dir.path());
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let mut child = start_streams(
         dir.path(),
-        &format!(
-            "tls_cert = {:?}\ntls_key = {:?}\n",
-            cert.to_str().unwrap(),
-            key.to_str().unwrap()
-        ),
+        &config,
         &["--sip-tcp", "off", "--sip-tls", &addr.to_string()],
     );
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(ck.cert.der().clone()).unwrap();
-    let config = std::sync::Arc::new(
-        rustls::ClientConfig::builder()
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-    );
-    let tcp = connect(addr);
-    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let local = tcp.local_addr().unwrap();
-    let conn = rustls::ClientConnection::new(config, "localhost".try_into().unwrap()).unwrap();
-    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    connect(addr);
+    let mut tls = tls_connect(addr.ip(), addr, &ck.cert);
+    let local = tls.sock.local_addr().unwrap();
     tls.write_all(options_over(local, addr, "TLS").as_bytes())
         .unwrap();
     let r = read_message(&mut tls).expect("an answer over TLS");
@@ -919,6 +951,104 @@ fn req_9_unknown_method_over_tcp_gets_501_and_the_connection_stays() {
     a.write_all(options.replace("CSeq: 1", "CSeq: 3").as_bytes())
         .unwrap();
     assert_eq!(status(&read_message(&mut a).expect("answer")), 200);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// On TLS okcc terminates the client's session and relays to rsipstack
+/// over a second one (`serve/tls_front.rs`): unknown methods get 501 and
+/// the connection stays; rsipstack sees each client's own address (the
+/// per-source limit tells them apart); what rsipstack cannot frame still
+/// closes only its connection; a handshake that never ends is cut.
+#[test]
+fn req_9_unknown_method_over_tls_gets_501_and_the_connection_stays() {
+    use std::io::{Read, Write as _};
+    if !in_own_netns("req_9_unknown_method_over_tls_gets_501_and_the_connection_stays") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (ck, config) = tls_certificate(dir.path());
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let mut child = start_streams(
+        dir.path(),
+        &format!("{config}max_connections_per_source = 1\n"),
+        &["--sip-tcp", "off", "--sip-tls", &addr.to_string()],
+    );
+    connect(addr);
+    // Connected, but never a ClientHello: cut after the handshake timeout.
+    let mut silent = connect_from([127, 0, 0, 9].into(), addr);
+    let silent_since = Instant::now();
+
+    let five: std::net::IpAddr = [127, 0, 0, 5].into();
+    let mut a = tls_connect(five, addr, &ck.cert);
+    let local = a.sock.local_addr().unwrap();
+    let options = options_over(local, addr, "TLS");
+    a.write_all(options.replace("OPTIONS", "FOO").as_bytes())
+        .unwrap();
+    let r = read_message(&mut a).expect("an answer to FOO");
+    assert_eq!(status(&r), 501, "{r}");
+    assert!(header(&r, "Allow")[0].contains("REGISTER"), "{r}");
+    assert!(header(&r, "CSeq")[0].contains("FOO"), "{r}");
+    a.write_all(options.as_bytes()).unwrap();
+    assert_eq!(status(&read_message(&mut a).expect("OPTIONS answer")), 200);
+    // Pipelined in one write, with a body on the unknown one: in order.
+    let ping = options
+        .replace("OPTIONS", "PING")
+        .replace("branch=z9hG4bKs", "branch=z9hG4bKp")
+        .replace(
+            "Content-Length: 0\r\n\r\n",
+            "Content-Length: 5\r\n\r\nhello",
+        );
+    let again = options.replace("CSeq: 1", "CSeq: 2");
+    a.write_all(format!("{ping}\r\n\r\n{again}").as_bytes())
+        .unwrap();
+    let r = read_message(&mut a).expect("an answer to PING");
+    assert_eq!(status(&r), 501, "{r}");
+    assert!(header(&r, "CSeq")[0].contains("PING"), "{r}");
+    let r = read_message(&mut a).expect("an answer to the OPTIONS after it");
+    assert_eq!(status(&r), 200, "{r}");
+    assert!(header(&r, "CSeq")[0].starts_with('2'), "{r}");
+
+    // One connection per source: another source is admitted, a second
+    // connection from 127.0.0.5 is not (so rsipstack sees the clients'
+    // addresses, not okcc's loopback one).
+    let mut b = tls_connect([127, 0, 0, 6].into(), addr, &ck.cert);
+    let local_b = b.sock.local_addr().unwrap();
+    b.write_all(options_over(local_b, addr, "TLS").as_bytes())
+        .unwrap();
+    assert_eq!(status(&read_message(&mut b).expect("answer")), 200);
+    let mut c = tls_connect(five, addr, &ck.cert);
+    let local_c = c.sock.local_addr().unwrap();
+    let _ = c.write_all(options_over(local_c, addr, "TLS").as_bytes());
+    let mut rest = Vec::new();
+    let _ = c.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+
+    // What rsipstack cannot frame ends that connection, unanswered.
+    let bad =
+        options_over(local_b, addr, "TLS").replace("Content-Length: 0", "Content-Length: lots");
+    b.write_all(bad.as_bytes()).unwrap();
+    let mut rest = Vec::new();
+    let _ = b.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+    // The first connection is unaffected.
+    a.write_all(options.replace("CSeq: 1", "CSeq: 3").as_bytes())
+        .unwrap();
+    assert_eq!(status(&read_message(&mut a).expect("answer")), 200);
+
+    silent
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    let mut one = [0u8; 1];
+    assert!(
+        matches!(silent.read(&mut one), Ok(0) | Err(_)),
+        "a connection with no handshake is closed"
+    );
+    let waited = silent_since.elapsed();
+    assert!(
+        (Duration::from_secs(9)..Duration::from_secs(14)).contains(&waited),
+        "closed after {waited:?}"
+    );
     let _ = child.kill();
     let _ = child.wait();
 }

@@ -9,7 +9,8 @@
 //! its digest helper is wrong for `nc >= 0000000a` and needs plaintext
 //! passwords, so okcc-sip's verifier checks stored HA1 instead; its parser
 //! drops methods it does not know before any hook, so okcc reads UDP
-//! ([`unknown`]) and TCP ([`tcp_front`]) first and answers those 501.
+//! ([`unknown`]), TCP ([`tcp_front`]) and TLS ([`tls_front`]) first and
+//! answers those 501.
 
 pub(crate) mod audit;
 mod auth;
@@ -23,6 +24,7 @@ pub(crate) mod registrar;
 pub(crate) mod sync;
 pub(crate) mod tcp_front;
 pub(crate) mod tls;
+pub(crate) mod tls_front;
 pub(crate) mod unknown;
 
 use std::net::{IpAddr, SocketAddr};
@@ -316,11 +318,22 @@ async fn serve(cfg: Config) -> Result<(), String> {
         }
         None => None,
     };
-    if let (Some(a), Some(cert), Some(key)) = (cfg.sip_tls, &cfg.tls_cert, &cfg.tls_key) {
-        let c = tls::listener(a, cert, key).await?;
-        tracing::info!(addr = %a, "SIP/TLS listening");
-        transport.add_transport(c.into());
-    }
+    // SIP/TLS likewise, through a second TLS session (see `tls_front`).
+    let tls_front = match (cfg.sip_tls, &cfg.tls_cert, &cfg.tls_key) {
+        (Some(a), Some(cert), Some(key)) => {
+            let front = tls_front::TlsFront::bind(
+                a,
+                tls::load(cert, key)?,
+                Arc::clone(&guard),
+                Arc::clone(&metrics),
+                ALLOW_METHODS,
+            )
+            .await?;
+            tracing::info!(addr = %a, "SIP/TLS listening");
+            Some(Arc::new(front))
+        }
+        _ => None,
+    };
     for a in [cfg.sip_udp, cfg.sip_tcp, cfg.sip_tls]
         .into_iter()
         .flatten()
@@ -382,6 +395,9 @@ async fn serve(cfg: Config) -> Result<(), String> {
         None => None,
     };
     if let Some(front) = tcp_front {
+        tokio::spawn(front.serve(Arc::clone(&endpoint.inner), token.child_token()));
+    }
+    if let Some(front) = tls_front {
         tokio::spawn(front.serve(Arc::clone(&endpoint.inner), token.child_token()));
     }
     let ep = Arc::new(endpoint);

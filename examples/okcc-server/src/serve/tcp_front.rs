@@ -195,17 +195,119 @@ impl Framer {
     }
 }
 
-/// The SIP/TCP listener (see the module documentation).
-pub(crate) struct TcpFront {
-    listener: TcpListener,
+/// Binds a stream listener on `addr` (`what`: "SIP/TCP" or "SIP/TLS"),
+/// with `SO_REUSEADDR` as rsipstack's own listeners.
+pub(crate) fn listen(addr: SocketAddr, what: &str) -> Result<TcpListener, String> {
+    let cannot_bind = |e: std::io::Error| format!("cannot bind {what} {addr}: {e}");
+    let socket = if addr.is_ipv6() {
+        tokio::net::TcpSocket::new_v6()
+    } else {
+        tokio::net::TcpSocket::new_v4()
+    }
+    .map_err(cannot_bind)?;
+    socket.set_reuseaddr(true).map_err(cannot_bind)?;
+    socket.bind(addr).map_err(cannot_bind)?;
+    socket
+        .listen(128)
+        .map_err(|e| format!("cannot listen on {what} {addr}: {e}"))
+}
+
+/// Private loopback TCP pairs: one end for rsipstack, one for okcc.
+pub(crate) struct Loopback {
     pairs: TcpListener,
     /// One pair is made at a time, so the pair listener's next connection
     /// is the one just opened.
     pairing: tokio::sync::Mutex<()>,
+}
+
+impl Loopback {
+    /// The pair listener, on an ephemeral loopback port.
+    pub(crate) async fn bind(what: &str) -> Result<Self, String> {
+        let pairs = match TcpListener::bind(("127.0.0.1", 0)).await {
+            Ok(l) => l,
+            Err(_) => TcpListener::bind(("::1", 0))
+                .await
+                .map_err(|e| format!("{what} needs a loopback address: {e}"))?,
+        };
+        Ok(Self {
+            pairs,
+            pairing: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// Makes a pair: `(rsipstack's end, okcc's end)`.
+    pub(crate) async fn pair(&self) -> std::io::Result<(TcpStream, TcpStream)> {
+        let _one = self.pairing.lock().await;
+        let target = self.pairs.local_addr()?;
+        let make = async {
+            let ours = TcpStream::connect(target).await?;
+            let expected = ours.local_addr()?;
+            loop {
+                let (theirs, from) = self.pairs.accept().await?;
+                // Anything else that connected to the loopback port is
+                // dropped: only the connection okcc opened is used.
+                if from == expected {
+                    return Ok::<_, std::io::Error>((theirs, ours));
+                }
+            }
+        };
+        tokio::time::timeout(PAIR_TIMEOUT, make)
+            .await
+            .map_err(|_| std::io::Error::other("loopback pair timed out"))?
+    }
+}
+
+/// The checks a stream front makes: the whitelist at accept, and the
+/// answer to a whole request with an unknown method.
+pub(crate) struct Checks {
     guard: Arc<Guard>,
     metrics: Arc<Metrics>,
     limits: Limits,
     reply: NotImplemented,
+}
+
+impl Checks {
+    pub(crate) fn new(
+        guard: Arc<Guard>,
+        metrics: Arc<Metrics>,
+        allow: &'static [SipMethod],
+    ) -> Self {
+        Self {
+            limits: guard.config().limits,
+            reply: NotImplemented::new(&guard, &metrics, allow),
+            guard,
+            metrics,
+        }
+    }
+
+    /// rsipstack's whitelist check, as its own listeners make it.
+    pub(crate) fn admit(&self, peer: SocketAddr) -> bool {
+        hooks::admit(
+            &self.guard,
+            &self.metrics,
+            peer.ip().to_canonical(),
+            Instant::now(),
+        )
+    }
+
+    /// What to do with a whole request with an unknown method: `None` to
+    /// copy it on (the view refuses it, so rsipstack refuses it as
+    /// before), `Some(None)` to drop it (a defence silenced it), or
+    /// `Some(Some(bytes))` to answer it.
+    pub(crate) fn answer(&self, request: &[u8], peer: SocketAddr) -> Option<Option<Vec<u8>>> {
+        let view = SipRequestView::parse(request, &self.limits).ok()?;
+        Some(
+            self.reply
+                .reply(&view, peer.ip().to_canonical(), Instant::now()),
+        )
+    }
+}
+
+/// The SIP/TCP listener (see the module documentation).
+pub(crate) struct TcpFront {
+    listener: TcpListener,
+    loopback: Loopback,
+    checks: Checks,
 }
 
 impl TcpFront {
@@ -216,33 +318,10 @@ impl TcpFront {
         metrics: Arc<Metrics>,
         allow: &'static [SipMethod],
     ) -> Result<Self, String> {
-        let cannot_bind = |e: std::io::Error| format!("cannot bind SIP/TCP {addr}: {e}");
-        let socket = if addr.is_ipv6() {
-            tokio::net::TcpSocket::new_v6()
-        } else {
-            tokio::net::TcpSocket::new_v4()
-        }
-        .map_err(cannot_bind)?;
-        socket.set_reuseaddr(true).map_err(cannot_bind)?;
-        socket.bind(addr).map_err(cannot_bind)?;
-        let listener = socket
-            .listen(128)
-            .map_err(|e| format!("cannot listen on SIP/TCP {addr}: {e}"))?;
-        let pairs = match TcpListener::bind(("127.0.0.1", 0)).await {
-            Ok(l) => l,
-            Err(_) => TcpListener::bind(("::1", 0))
-                .await
-                .map_err(|e| format!("SIP/TCP needs a loopback address: {e}"))?,
-        };
-        let limits = guard.config().limits;
         Ok(Self {
-            listener,
-            pairs,
-            pairing: tokio::sync::Mutex::new(()),
-            reply: NotImplemented::new(&guard, &metrics, allow),
-            guard,
-            metrics,
-            limits,
+            listener: listen(addr, "SIP/TCP")?,
+            loopback: Loopback::bind("SIP/TCP").await?,
+            checks: Checks::new(guard, metrics, allow),
         })
     }
 
@@ -275,13 +354,7 @@ impl TcpFront {
                     continue;
                 }
             };
-            // rsipstack's whitelist check, as its own listener does it.
-            if !hooks::admit(
-                &self.guard,
-                &self.metrics,
-                peer.ip().to_canonical(),
-                Instant::now(),
-            ) {
+            if !self.checks.admit(peer) {
                 continue;
             }
             let front = Arc::clone(&self);
@@ -298,27 +371,6 @@ impl TcpFront {
         }
     }
 
-    /// Makes the loopback pair: `(rsipstack's end, okcc's end)`.
-    async fn pair(&self) -> std::io::Result<(TcpStream, TcpStream)> {
-        let _one = self.pairing.lock().await;
-        let target = self.pairs.local_addr()?;
-        let make = async {
-            let ours = TcpStream::connect(target).await?;
-            let expected = ours.local_addr()?;
-            loop {
-                let (theirs, from) = self.pairs.accept().await?;
-                // Anything else that connected to the loopback port is
-                // dropped: only the connection okcc opened is used.
-                if from == expected {
-                    return Ok::<_, std::io::Error>((theirs, ours));
-                }
-            }
-        };
-        tokio::time::timeout(PAIR_TIMEOUT, make)
-            .await
-            .map_err(|_| std::io::Error::other("loopback pair timed out"))?
-    }
-
     async fn connection(
         &self,
         stream: TcpStream,
@@ -327,7 +379,7 @@ impl TcpFront {
         endpoint: &EndpointInnerRef,
         token: CancellationToken,
     ) -> Result<(), String> {
-        let (rsip_end, okcc_end) = self.pair().await.map_err(|e| e.to_string())?;
+        let (rsip_end, okcc_end) = self.loopback.pair().await.map_err(|e| e.to_string())?;
         let conn = TcpConnection::from_stream(stream, local, Some(token.clone()))
             .map_err(|e| e.to_string())?;
         let (pipe_read, _pipe_write) = tokio::io::split(rsip_end);
@@ -366,7 +418,7 @@ impl TcpFront {
             for piece in pieces.drain(..) {
                 let copy = match piece {
                     Piece::Copy(bytes) => bytes,
-                    Piece::Unknown(request) => match self.answer(&request, peer) {
+                    Piece::Unknown(request) => match self.checks.answer(&request, peer) {
                         // The view refuses it: rsipstack refuses it as before.
                         None => request,
                         Some(None) => continue,
@@ -386,18 +438,6 @@ impl TcpFront {
         // The client closed (or the read failed): rsipstack sees the end of
         // its stream, closes the connection and forgets it.
         let _ = pipe.shutdown().await;
-    }
-
-    /// What to do with a whole request with an unknown method: `None` to
-    /// copy it on (the view refuses it, so rsipstack refuses it as
-    /// before), `Some(None)` to drop it (a defence silenced it), or
-    /// `Some(Some(bytes))` to answer it.
-    fn answer(&self, request: &[u8], peer: SocketAddr) -> Option<Option<Vec<u8>>> {
-        let view = SipRequestView::parse(request, &self.limits).ok()?;
-        Some(
-            self.reply
-                .reply(&view, peer.ip().to_canonical(), Instant::now()),
-        )
     }
 }
 

@@ -1,4 +1,4 @@
-//! SIP over TLS (rustls through rsipstack's TLS listener): the certificate
+//! SIP over TLS (rustls; accepted by [`super::tls_front`]): the certificate
 //! chain and private key come from PEM files named in the configuration.
 //! They are checked here at start-up (parsed, and the key matched against
 //! the certificate) so a bad file stops the server with a clear message
@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rsipstack::platform::tls::{TlsClientConfig, TlsConnector as SeamConnector, TlsStream};
-use rsipstack::transport::tls::{TlsConfig, TlsListenerConnection};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
@@ -30,23 +29,33 @@ pub(crate) fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// Reads and checks `cert` / `key`; returns the PEM bytes.
-pub(crate) fn load_pem(cert: &Path, key: &Path) -> Result<(Vec<u8>, Vec<u8>), String> {
+/// The server's certificate and key, checked.
+pub(crate) struct ServerCert {
+    /// For the handshake with clients (and with okcc's own loopback end,
+    /// see [`super::tls_front`]).
+    pub(crate) config: Arc<rustls::ServerConfig>,
+    /// The first certificate of the chain: the loopback client accepts
+    /// exactly this one.
+    pub(crate) end_entity: CertificateDer<'static>,
+}
+
+/// Reads and checks `cert` / `key` (PEM).
+pub(crate) fn load(cert: &Path, key: &Path) -> Result<ServerCert, String> {
     let cert_pem = std::fs::read(cert).map_err(|e| format!("tls_cert {}: {e}", cert.display()))?;
     let key_pem = std::fs::read(key).map_err(|e| format!("tls_key {}: {e}", key.display()))?;
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
         .collect::<Result<_, _>>()
         .map_err(|e| format!("tls_cert {}: not PEM certificates: {e}", cert.display()))?;
-    if chain.is_empty() {
+    let Some(end_entity) = chain.first().cloned() else {
         return Err(format!(
             "tls_cert {}: no certificate in the file",
             cert.display()
         ));
-    }
+    };
     let private = PrivateKeyDer::from_pem_slice(&key_pem)
         .map_err(|e| format!("tls_key {}: no usable private key: {e}", key.display()))?;
     install_crypto_provider();
-    rustls::ServerConfig::builder()
+    let config = rustls::ServerConfig::builder()
         .with_no_client_auth()
         .with_single_cert(chain, private)
         .map_err(|e| {
@@ -56,24 +65,22 @@ pub(crate) fn load_pem(cert: &Path, key: &Path) -> Result<(Vec<u8>, Vec<u8>), St
                 key.display()
             )
         })?;
-    Ok((cert_pem, key_pem))
+    Ok(ServerCert {
+        config: Arc::new(config),
+        end_entity,
+    })
 }
 
-/// A TLS listener on `addr` with the checked certificate and key.
-pub(crate) async fn listener(
-    addr: SocketAddr,
-    cert: &Path,
-    key: &Path,
-) -> Result<TlsListenerConnection, String> {
-    let (cert_pem, key_pem) = load_pem(cert, key)?;
-    let config = TlsConfig {
-        cert: Some(cert_pem),
-        key: Some(key_pem),
-        ..TlsConfig::default()
-    };
-    TlsListenerConnection::new(addr, None, config)
-        .await
-        .map_err(|e| format!("cannot set up SIP/TLS {addr}: {e}"))
+/// A client config that accepts only `end_entity` (whatever the name), for
+/// okcc's loopback TLS sessions with itself.
+pub(crate) fn pinned_client(end_entity: CertificateDer<'static>) -> Arc<ClientConfig> {
+    install_crypto_provider();
+    Arc::new(
+        ClientConfig::builder()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(Verifier::new(Some(end_entity))))
+            .with_no_client_auth(),
+    )
 }
 
 /// Outbound SIP/TLS to the configured trunk (`[trunk] transport = "tls"`).
@@ -142,7 +149,7 @@ impl TrunkConnector {
         if t.insecure_skip_verify {
             config
                 .dangerous()
-                .set_certificate_verifier(Arc::new(AcceptAnyCertificate::new()));
+                .set_certificate_verifier(Arc::new(Verifier::new(None)));
         }
         Ok(Self {
             addr,
@@ -243,28 +250,42 @@ impl TlsStream for TrunkStream {
     }
 }
 
-/// `insecure_skip_verify`: any certificate for any name is accepted (the
-/// handshake signatures are still checked, so the session is encrypted to
-/// whoever holds the presented key).
+/// A certificate check that is not a chain check: with no pin
+/// (`insecure_skip_verify`) any certificate for any name is accepted; with a
+/// pin only that exact certificate is. The handshake signatures are always
+/// checked, so the session is encrypted to whoever holds the presented key.
 #[derive(Debug)]
-struct AcceptAnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+struct Verifier {
+    pin: Option<CertificateDer<'static>>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
 
-impl AcceptAnyCertificate {
-    fn new() -> Self {
-        Self(Arc::new(rustls::crypto::ring::default_provider()))
+impl Verifier {
+    fn new(pin: Option<CertificateDer<'static>>) -> Self {
+        Self {
+            pin,
+            provider: Arc::new(rustls::crypto::ring::default_provider()),
+        }
     }
 }
 
-impl ServerCertVerifier for AcceptAnyCertificate {
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
-        _end_entity: &CertificateDer<'_>,
+        end_entity: &CertificateDer<'_>,
         _intermediates: &[CertificateDer<'_>],
         _server_name: &ServerName<'_>,
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
+        match &self.pin {
+            Some(pin) if pin.as_ref() != end_entity.as_ref() => {
+                Err(rustls::Error::InvalidCertificate(
+                    rustls::CertificateError::ApplicationVerificationFailure,
+                ))
+            }
+            _ => Ok(ServerCertVerified::assertion()),
+        }
     }
 
     fn verify_tls12_signature(
@@ -277,7 +298,7 @@ impl ServerCertVerifier for AcceptAnyCertificate {
             message,
             cert,
             dss,
-            &self.0.signature_verification_algorithms,
+            &self.provider.signature_verification_algorithms,
         )
     }
 
@@ -291,12 +312,14 @@ impl ServerCertVerifier for AcceptAnyCertificate {
             message,
             cert,
             dss,
-            &self.0.signature_verification_algorithms,
+            &self.provider.signature_verification_algorithms,
         )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
@@ -309,23 +332,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cert = dir.path().join("cert.pem");
         let key = dir.path().join("key.pem");
-        let e = load_pem(&cert, &key).unwrap_err();
+        let e = load(&cert, &key).err().unwrap();
         assert!(e.starts_with("tls_cert"), "{e}");
         std::fs::write(&cert, "not a certificate").unwrap();
         std::fs::write(&key, "not a key").unwrap();
-        let e = load_pem(&cert, &key).unwrap_err();
+        let e = load(&cert, &key).err().unwrap();
         assert!(e.contains("no certificate"), "{e}");
         let a = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
         let b = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
         std::fs::write(&cert, a.cert.pem()).unwrap();
         std::fs::write(&key, "not a key").unwrap();
-        let e = load_pem(&cert, &key).unwrap_err();
+        let e = load(&cert, &key).err().unwrap();
         assert!(e.contains("tls_key"), "{e}");
         // A key that does not belong to the certificate.
         std::fs::write(&key, b.signing_key.serialize_pem()).unwrap();
-        assert!(load_pem(&cert, &key).is_err());
+        assert!(load(&cert, &key).is_err());
         std::fs::write(&key, a.signing_key.serialize_pem()).unwrap();
-        load_pem(&cert, &key).unwrap();
+        load(&cert, &key).map(|_| ()).unwrap();
     }
 
     fn trunk(ca: Option<std::path::PathBuf>) -> TrunkConfig {

@@ -163,7 +163,7 @@ impl rsipstack::platform::net::UdpSocket for UdpFront {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use okcc_core::access::AccessControl;
     use okcc_core::credential::MemoryCredentialStore;
@@ -173,12 +173,13 @@ mod tests {
 
     const ALLOW: &[SipMethod] = &[SipMethod::Invite, SipMethod::Options];
 
-    async fn front(rules: &str) -> UdpFront {
+    /// A guard with access rules `rules` that counts floods before parsing.
+    pub(crate) fn guard(rules: &str) -> Guard {
         let access = AccessControl::new(None);
         access.load_rule_text("rules", rules).expect("rules");
         let mut config = GuardConfig::default();
         config.flood_at_pre_parse = true;
-        let guard = Guard::new(
+        Guard::new(
             config,
             Arc::new(access),
             Arc::new(DigestServer::new(DigestConfig::new(
@@ -186,11 +187,19 @@ mod tests {
                 vec![7; 32],
             ))),
             Arc::new(MemoryCredentialStore::new()),
-        );
+        )
+    }
+
+    async fn front(rules: &str) -> UdpFront {
         let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
             .await
             .expect("bind");
-        UdpFront::new(socket, Arc::new(guard), Arc::new(Metrics::default()), ALLOW)
+        UdpFront::new(
+            socket,
+            Arc::new(guard(rules)),
+            Arc::new(Metrics::default()),
+            ALLOW,
+        )
     }
 
     fn request(method: &str, ua: &str) -> Vec<u8> {
