@@ -120,5 +120,52 @@ fn bench_digest(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_parse, bench_print, bench_digest);
+/// A new nonce verified when the nonce-count tracker is full (100,000
+/// nonces, the default): the oldest is dropped to make room. A busy
+/// registrar is in this state all the time (one new nonce per
+/// registration).
+fn bench_digest_full_tracker(c: &mut Criterion) {
+    let server = DigestServer::new(DigestConfig::new("example.com", vec![7; 32]));
+    let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let ha1 = Ha1::dangerous_from_unchecked_secret(
+        Algorithm::Md5.hash(),
+        "1001",
+        "example.com",
+        "TAV#1532afhj@qF344",
+    );
+    // 10,000 new nonces per (simulated) second, each used once.
+    let mut k = 0u64;
+    let mut fresh = |server: &DigestServer| {
+        k += 1;
+        let now = start + Duration::from_micros(k * 100);
+        (signed(server, Algorithm::Md5, &server.nonce(now), 1), now)
+    };
+    for _ in 0..DigestConfig::new("example.com", vec![7; 32]).max_tracked_nonces {
+        let (header, now) = fresh(&server);
+        let auth = DigestAuthorization::parse(&header).expect("valid");
+        server
+            .verify(&auth, "REGISTER", b"", Some(&ha1), now)
+            .expect("fills the tracker");
+    }
+    let mut g = c.benchmark_group("digest");
+    g.bench_function("verify_new_nonce_full_tracker_MD5", |b| {
+        b.iter_batched(
+            || fresh(&server),
+            |(header, now)| {
+                let auth = DigestAuthorization::parse(black_box(&header)).ok()?;
+                server.verify(&auth, "REGISTER", b"", Some(&ha1), now).ok()
+            },
+            criterion::BatchSize::SmallInput,
+        );
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_parse,
+    bench_print,
+    bench_digest,
+    bench_digest_full_tracker
+);
 criterion_main!(benches);
