@@ -62,7 +62,6 @@ pub(crate) fn open(secret: &[u8], realm: &str, nonce: &str) -> Option<u64> {
 
 #[derive(Clone, Copy, Debug)]
 struct Window {
-    issued: u64,
     highest: u32,
     /// Bit i set: `highest - i` was used.
     seen: u64,
@@ -151,7 +150,6 @@ impl NonceTracker {
         self.windows.insert(
             nonce.to_owned(),
             Window {
-                issued,
                 highest: nc,
                 seen: 1,
             },
@@ -183,13 +181,14 @@ mod tests {
     /// model the indexed one must agree with.
     struct Model {
         capacity: usize,
-        windows: HashMap<String, Window>,
+        /// Each nonce's window and issue time.
+        windows: HashMap<String, (Window, u64)>,
         evicted_up_to: u64,
     }
 
     impl Model {
         fn use_nc(&mut self, nonce: &str, issued: u64, nc: u32, expire_before: u64) -> NcVerdict {
-            if let Some(w) = self.windows.get_mut(nonce) {
+            if let Some((w, _)) = self.windows.get_mut(nonce) {
                 if nc > w.highest {
                     let shift = nc - w.highest;
                     w.seen = if shift >= 64 { 0 } else { w.seen << shift } | 1;
@@ -207,15 +206,15 @@ mod tests {
                 return NcVerdict::Forgotten;
             }
             if self.windows.len() >= self.capacity {
-                self.windows.retain(|_, w| w.issued >= expire_before);
+                self.windows.retain(|_, (_, at)| *at >= expire_before);
                 while self.windows.len() >= self.capacity {
                     // Oldest first; among equal times the smallest nonce, as
                     // the index orders them.
                     let Some((oldest, ts)) = self
                         .windows
                         .iter()
-                        .min_by_key(|(k, w)| (w.issued, (*k).clone()))
-                        .map(|(k, w)| (k.clone(), w.issued))
+                        .min_by_key(|(k, (_, at))| (*at, (*k).clone()))
+                        .map(|(k, (_, at))| (k.clone(), *at))
                     else {
                         break;
                     };
@@ -228,11 +227,13 @@ mod tests {
             }
             self.windows.insert(
                 nonce.to_owned(),
-                Window {
+                (
+                    Window {
+                        highest: nc,
+                        seen: 1,
+                    },
                     issued,
-                    highest: nc,
-                    seen: 1,
-                },
+                ),
             );
             NcVerdict::Fresh
         }
