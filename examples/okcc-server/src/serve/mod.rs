@@ -431,11 +431,12 @@ async fn serve(cfg: Config) -> Result<(), String> {
                         let s = Arc::clone(&server);
                         let (g, all) = (Arc::clone(&gauges), Arc::clone(&permits));
                         g.set_sip_queue_depth(in_flight(max, &all));
-                        tokio::spawn(async move {
+                        let fut = async move {
                             s.handle(tx).await;
                             drop(p);
                             g.set_sip_queue_depth(in_flight(max, &all));
-                        });
+                        };
+                        tokio::spawn(fut);
                     }
                     Err(_) => {
                         server.metrics.overload_503.fetch_add(1, Ordering::Relaxed);
@@ -758,18 +759,21 @@ impl Server {
             }
         };
         let in_dialog = view.to.tag.is_some();
+        // The proxy paths' futures are boxed: the spawned future of every
+        // transaction is as large as its largest branch, and a REGISTER
+        // or keep-alive should not allocate and copy a call's state.
         match view.method {
             SipMethod::Register => self.register(&mut tx, &view).await,
             SipMethod::Invite | SipMethod::Options if in_dialog => {
-                self.in_dialog(tx, &view, &wire).await;
+                Box::pin(self.in_dialog(tx, &view, &wire)).await;
             }
-            SipMethod::Invite => self.invite(tx, &view, &wire).await,
+            SipMethod::Invite => Box::pin(self.invite(tx, &view, &wire)).await,
             // The stack absorbs ACKs of non-2xx answers and hands ACKs of
             // 2xx to the INVITE's transaction; a stray one is dropped.
             SipMethod::Ack => {}
             // OPTIONS to an extension goes to its phones (proxy.rs).
             SipMethod::Options if view.request_uri.user.is_some() => {
-                self.options(tx, &view, &wire).await;
+                Box::pin(self.options(tx, &view, &wire)).await;
             }
             SipMethod::Options => {
                 let status = if self.serves_host(view.request_uri.host) {
@@ -790,7 +794,7 @@ impl Server {
                     )
                     .await;
             }
-            _ if in_dialog => self.in_dialog(tx, &view, &wire).await,
+            _ if in_dialog => Box::pin(self.in_dialog(tx, &view, &wire)).await,
             SipMethod::Bye => {
                 let _ = tx.reply(StatusCode::CallTransactionDoesNotExist).await;
             }
