@@ -386,7 +386,8 @@ async function dashboard(body) {
     const isFail = (e) => e.outcome && e.outcome !== "success" && show(e.outcome) !== "success";
     // SIP: only the client's failures (outcome denied: wrong password,
     // unknown user, user mismatch); a stale nonce or a store outage is not
-    // one. Registrations: bindings added or refreshed (not removed).
+    // one. Registrations: bindings added, or renewed from a new address
+    // (not removed; a renewal from the same address is no binding change).
     const sipFail = (e) => show(e.action) === "sip.auth-failure" && e.outcome && e.outcome.result === "denied";
     const sipReg = (e) => show(e.action) === "sip.register" && (e.detail?.binding?.text ?? "added") !== "removed";
     const failures = items.filter((e) => (show(e.action) === "auth.login" && isFail(e)) || sipFail(e)).length;

@@ -37,7 +37,9 @@ pub(crate) fn mint(secret: &[u8], realm: &str, ts: u64, salt: u64) -> String {
         .chain(salt.to_be_bytes().iter())
         .chain(mac(secret, realm, ts, salt).iter())
     {
-        s.push_str(&format!("{b:02x}"));
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 0x0f)]));
     }
     s
 }
@@ -237,6 +239,31 @@ mod tests {
             );
             NcVerdict::Fresh
         }
+    }
+
+    #[test]
+    fn mint_is_lowercase_hex_of_time_salt_and_mac_and_opens() {
+        let n = mint(
+            b"secret",
+            "example.com",
+            0x0102_0304_0506_0708,
+            0xa0b0_c0d0_e0f0_0011,
+        );
+        assert_eq!(n.len(), NONCE_HEX_LEN);
+        let mac_hex: String = mac(
+            b"secret",
+            "example.com",
+            0x0102_0304_0506_0708,
+            0xa0b0_c0d0_e0f0_0011,
+        )
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+        assert_eq!(n, format!("0102030405060708a0b0c0d0e0f00011{mac_hex}"));
+        assert_eq!(
+            open(b"secret", "example.com", &n),
+            Some(0x0102_0304_0506_0708)
+        );
     }
 
     proptest::proptest! {

@@ -98,7 +98,8 @@ impl GuardAudit for SipAudit {
 pub(crate) enum BindingChange {
     /// A new contact.
     Added,
-    /// A contact this REGISTER renewed (or changed the expiry of).
+    /// A contact this REGISTER renewed from another address than the one
+    /// the binding had (a renewal from the same address is no change).
     Refreshed,
     /// A live contact removed (`expires=0` or `Contact: *`).
     Removed,
@@ -130,7 +131,17 @@ pub(crate) fn binding_changes<'a>(
     for b in after.iter().filter(|b| b.expires_at > now) {
         match live().find(|o| o.contact.eq_ignore_ascii_case(&b.contact)) {
             None => out.push((BindingChange::Added, b)),
-            Some(_) if b.call_id == call_id && b.cseq == cseq => {
+            // Renewed by this REGISTER. From the address the binding
+            // already had, only its expiry changed: the REGISTER's own
+            // `sip.auth-success` records it (a call center's phones renew
+            // every few minutes; two rows per renewal is noise). From
+            // another address it is a change: a phone that moved, or
+            // another device claiming the contact.
+            Some(o)
+                if b.call_id == call_id
+                    && b.cseq == cseq
+                    && !o.source.eq_ignore_ascii_case(&b.source) =>
+            {
                 out.push((BindingChange::Refreshed, b));
             }
             Some(_) => {}
@@ -201,8 +212,10 @@ mod tests {
             b("sip:old@h", "c0", 1, 10), // expired: never "removed"
             b("sip:other@h", "c9", 4, 1000),
         ];
+        let mut moved = b("sip:a@h", "c1", 2, 1600);
+        moved.source = "udp:198.51.100.4:5062".to_owned();
         let after = [
-            b("sip:a@h", "c1", 2, 1600),
+            moved,
             b("sip:new@h", "c1", 2, 1600),
             b("sip:other@h", "c9", 4, 1000), // untouched by this REGISTER
         ];
@@ -220,6 +233,11 @@ mod tests {
         );
         // A query changes nothing.
         assert!(binding_changes(&before, &before, "q", 1, 100).is_empty());
+        // A renewal from the same address is no change (the address is
+        // compared without case: `UDP:` and `udp:` are one).
+        let mut renewed = b("sip:a@h", "c1", 2, 1600);
+        renewed.source = "UDP:192.0.2.7:5060".to_owned();
+        assert!(binding_changes(&before[..1], &[renewed], "c1", 2, 100).is_empty());
     }
 
     #[test]
