@@ -67,6 +67,11 @@ fn add_extension_in(dir: &Path, user: &str, tenant: Option<&str>) {
 
 /// Starts the server with `config` (TOML) on a free loopback UDP port.
 fn start(dir: &Path, config: &str) -> Server {
+    start_with(dir, config, &[])
+}
+
+/// [`start`] with more command-line arguments.
+fn start_with(dir: &Path, config: &str, args: &[&str]) -> Server {
     let cfg = dir.join("okcc.toml");
     std::fs::write(&cfg, config).unwrap();
     let sip: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
@@ -84,6 +89,7 @@ fn start(dir: &Path, config: &str) -> Server {
             "--http",
             "off",
         ])
+        .args(args)
         .env(
             "RUST_LOG",
             std::env::var("TEST_SERVER_LOG").unwrap_or_else(|_| "warn".to_owned()),
@@ -535,4 +541,184 @@ fn req_9_cancelled_call_reaches_the_phone_and_releases_the_counter() {
         assert_eq!(status(&r), 487, "call {i}: {r}");
         ua.ack(&uri, &call_id, 2, &format!("{call_id}2"), &r);
     }
+}
+
+/// A phone on SIP/TLS (rustls, trusting only the server's certificate).
+struct TlsPhone {
+    tls: rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>,
+    local: SocketAddr,
+}
+
+impl TlsPhone {
+    fn connect(addr: SocketAddr, cert: &rcgen::Certificate) -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert.der().clone()).unwrap();
+        let config = std::sync::Arc::new(
+            rustls::ClientConfig::builder()
+                .with_root_certificates(roots)
+                .with_no_client_auth(),
+        );
+        let tcp = std::net::TcpStream::connect(addr).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let local = tcp.local_addr().unwrap();
+        let conn = rustls::ClientConnection::new(config, "localhost".try_into().unwrap()).unwrap();
+        Self {
+            tls: rustls::StreamOwned::new(conn, tcp),
+            local,
+        }
+    }
+
+    fn send(&mut self, msg: &str) {
+        self.tls.write_all(msg.as_bytes()).unwrap();
+    }
+
+    /// The next whole message (head, then `Content-Length` bytes of body).
+    fn recv(&mut self) -> String {
+        use std::io::Read;
+        let mut buf = Vec::new();
+        let mut b = [0u8; 1];
+        while !buf.ends_with(b"\r\n\r\n") || buf == b"\r\n\r\n" {
+            if buf == b"\r\n" {
+                buf.clear(); // a keep-alive
+            }
+            assert_eq!(self.tls.read(&mut b).unwrap(), 1, "connection closed");
+            buf.push(b[0]);
+        }
+        let head = String::from_utf8_lossy(&buf).into_owned();
+        let len: usize = header(&head, "Content-Length")
+            .first()
+            .map_or(0, |v| v.parse().unwrap());
+        let mut body = vec![0u8; len];
+        self.tls.read_exact(&mut body).unwrap();
+        head + &String::from_utf8_lossy(&body)
+    }
+
+    /// The next request whose method is `method` (retransmissions of
+    /// anything else are skipped).
+    fn request(&mut self, method: &str) -> String {
+        loop {
+            let m = self.recv();
+            if m.starts_with(&format!("{method} ")) {
+                return m;
+            }
+        }
+    }
+
+    /// REGISTER `user` with digest auth over this connection.
+    fn register(&mut self, user: &str) {
+        let l = self.local;
+        let msg = |cseq: u32, auth: &str| {
+            format!(
+                "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TLS {l};branch=z9hG4bKtreg{cseq}\r\n\
+                 Max-Forwards: 70\r\nFrom: <sip:{user}@127.0.0.1>;tag=t{cseq}\r\nTo: <sip:{user}@127.0.0.1>\r\n\
+                 Call-ID: treg-{user}@t\r\nCSeq: {cseq} REGISTER\r\nContact: <sip:{user}@{l};transport=tls>\r\n\
+                 Expires: 600\r\n{auth}Content-Length: 0\r\n\r\n"
+            )
+        };
+        self.send(&msg(1, ""));
+        let r = self.recv();
+        assert_eq!(status(&r), 401, "{r}");
+        let ch = challenge(&r, "WWW-Authenticate");
+        let auth = authorization("Authorization", &ch, user, "REGISTER", "sip:127.0.0.1");
+        self.send(&msg(2, &auth));
+        let r = self.recv();
+        assert_eq!(status(&r), 200, "{r}");
+    }
+}
+
+/// A phone registered over SIP/TLS is called by a phone on UDP: the INVITE
+/// reaches it over the connection it registered on, with two
+/// Record-Routes (RFC 5658: the TLS listener first, for it; the UDP one
+/// for the caller); the caller's ACK and BYE follow the route set through
+/// the proxy and reach the phone over TLS without our Route values.
+#[test]
+fn req_9_call_to_a_phone_registered_over_tls() {
+    if !in_own_netns("req_9_call_to_a_phone_registered_over_tls") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    add_extension(dir.path(), "1001");
+    add_extension(dir.path(), "1002");
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    let tls_addr: SocketAddr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let server = start_with(
+        dir.path(),
+        &format!("tls_cert = {cert:?}\ntls_key = {key:?}\n"),
+        &["--sip-tls", &tls_addr.to_string()],
+    );
+    let mut phone = TlsPhone::connect(tls_addr, &ck.cert);
+    phone.register("1002");
+
+    let ua = Ua::new(server.sip);
+    let uri = format!("sip:1002@{}", server.sip);
+    ua.send(&ua.invite(&uri, "tlscall", 1, "tls1", ""));
+    let r = ua.final_or_ringing();
+    assert_eq!(status(&r), 407, "{r}");
+    ua.ack(&uri, "tlscall", 1, "tls1", &r);
+    let ch = challenge(&r, "Proxy-Authenticate");
+    let auth = authorization("Proxy-Authorization", &ch, "1001", "INVITE", &uri);
+    ua.send(&ua.invite(&uri, "tlscall", 2, "tls2", &auth));
+
+    let inv = phone.request("INVITE");
+    let rr = format!("<sip:{tls_addr};transport=tls;lr>, <sip:{};lr>", server.sip);
+    assert_eq!(header(&inv, "Record-Route"), [rr.as_str()], "{inv}");
+    let vias = header(&inv, "Via");
+    assert!(
+        vias[0].starts_with(&format!("SIP/2.0/TLS {tls_addr};")),
+        "{inv}"
+    );
+    // To the registered contact (rsipstack prints the parameter value in
+    // upper case).
+    assert!(
+        inv.to_ascii_lowercase().starts_with(&format!(
+            "invite sip:1002@{};transport=tls sip/2.0",
+            phone.local
+        )),
+        "{inv}"
+    );
+    let contact = format!("<sip:1002@{};transport=tls>", phone.local);
+    phone.send(&answer(&inv, "200 OK", "callee").replace(
+        "Content-Length: 0\r\n",
+        &format!("Record-Route: {rr}\r\nContact: {contact}\r\nContent-Length: 0\r\n"),
+    ));
+    let ok = ua.final_or_ringing();
+    assert_eq!(status(&ok), 200, "{ok}");
+    assert_eq!(header(&ok, "Record-Route"), [rr.as_str()], "{ok}");
+
+    // The caller's route set is the Record-Route reversed: our UDP
+    // listener first.
+    let phone_at = phone.local;
+    let in_dialog = |method: &str, cseq: u32, branch: &str| {
+        format!(
+            "{method} sip:1002@{p};transport=tls SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch=z9hG4bK{branch}\r\n\
+             Route: <sip:{s};lr>, <sip:{tls_addr};transport=tls;lr>\r\nMax-Forwards: 70\r\n\
+             From: <sip:1001@{s}>;tag=caller\r\nTo: {to}\r\nCall-ID: tlscall\r\nCSeq: {cseq} {method}\r\n\
+             Content-Length: 0\r\n\r\n",
+            p = phone_at,
+            l = ua.local(),
+            s = server.sip,
+            to = header(&ok, "To")[0],
+        )
+    };
+    ua.send(&in_dialog("ACK", 2, "tlsack"));
+    let ack = phone.request("ACK");
+    assert!(!ack.contains("Route:"), "our Route values are gone: {ack}");
+    ua.send(&in_dialog("BYE", 3, "tlsbye"));
+    let bye = phone.request("BYE");
+    assert!(!bye.contains("Route:"), "{bye}");
+    assert!(
+        header(&bye, "Via")[0].starts_with(&format!("SIP/2.0/TLS {tls_addr};")),
+        "{bye}"
+    );
+    phone.send(&answer(&bye, "200 OK", "callee"));
+    let r = ua.final_or_ringing();
+    assert_eq!(status(&r), 200, "{r}");
+    assert!(header(&r, "CSeq")[0].contains("BYE"), "{r}");
 }

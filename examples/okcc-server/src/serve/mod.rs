@@ -854,12 +854,25 @@ impl Server {
         {
             return;
         }
-        let transport = view.via.transport.to_ascii_lowercase();
-        // The address the REGISTER came from (Via received / rport): calls
-        // to this binding go there, never to a name from the Contact.
-        let from = proxy::via_source(view)
-            .unwrap_or_else(|| SocketAddr::new(ip, view.via.port.unwrap_or(5060)));
-        let source = format!("{transport}:{}", proxy::host_port(from));
+        // Where the REGISTER came from: calls to this binding go there,
+        // never to a name from the Contact. Over TCP or TLS that is the
+        // connection the phone opened (its remote address; calls reuse
+        // it), over UDP the top Via's received / rport.
+        let source = match proxy::stream_peer(tx).and_then(|p| {
+            let a = p.get_socketaddr().ok()?;
+            let t = match p.r#type {
+                Some(rsipstack::sip::Transport::Tls) => "tls",
+                _ => "tcp",
+            };
+            Some(format!("{t}:{}", proxy::host_port(a)))
+        }) {
+            Some(s) => s,
+            None => {
+                let from = proxy::via_source(view)
+                    .unwrap_or_else(|| SocketAddr::new(ip, view.via.port.unwrap_or(5060)));
+                format!("udp:{}", proxy::host_port(from))
+            }
+        };
         let reg = match register_request(view, source) {
             Ok(r) => r,
             Err(reason) => {

@@ -126,9 +126,24 @@ fn binding_addr(source: &str) -> Option<SipAddr> {
     let transport = match t {
         "udp" => rsipstack::sip::Transport::Udp,
         "tcp" => rsipstack::sip::Transport::Tcp,
+        "tls" => rsipstack::sip::Transport::Tls,
         _ => return None,
     };
     Some(sip_addr(transport, a.parse().ok()?))
+}
+
+/// The peer of a request that came over a stream (TCP or TLS): the
+/// connection's remote address and transport, which is where anything for
+/// that peer goes (the connection it opened; a phone behind NAT or on TLS
+/// cannot be dialled). `None` for UDP.
+pub(crate) fn stream_peer(tx: &Transaction) -> Option<SipAddr> {
+    let conn = tx.connection.as_ref().filter(|c| c.is_reliable())?;
+    let remote = conn.get_remote_addr()?;
+    matches!(
+        remote.r#type,
+        Some(rsipstack::sip::Transport::Tcp | rsipstack::sip::Transport::Tls)
+    )
+    .then(|| remote.clone())
 }
 
 fn socket_of(a: &SipAddr) -> Option<SocketAddr> {
@@ -150,8 +165,12 @@ struct Call {
     callee: Party,
     /// Mask the caller's number on requests to the callee.
     mask: bool,
-    /// Our `Record-Route` URI (host:port), also our `Via` host.
+    /// Our address toward the callee (host:port, with `;transport=` when
+    /// not UDP): its `Record-Route` URI, and our `Via` on requests to it.
     me: String,
+    /// The same toward the caller (the second `Record-Route` when the two
+    /// differ, RFC 5658).
+    me_caller: String,
     /// The call has been answered.
     answered: bool,
     last_seen: Instant,
@@ -276,13 +295,19 @@ fn rewrite_request(
                 continue;
             }
             "route" if !route_done => {
-                route_done = true;
+                // Our leading values go: one, or two after a double
+                // Record-Route (RFC 5658) when the two sides used
+                // different transports.
                 let values = split_list(value);
-                let first_ours = values.first().is_some_and(|v| {
-                    okcc_sip::view::NameAddr::parse(v).is_ok_and(|n| ours(n.uri.host))
-                });
-                if first_ours {
-                    let rest = values[1..].join(", ");
+                let ours_n = values
+                    .iter()
+                    .take_while(|v| {
+                        okcc_sip::view::NameAddr::parse(v).is_ok_and(|n| ours(n.uri.host))
+                    })
+                    .count();
+                route_done = ours_n < values.len();
+                if ours_n > 0 {
+                    let rest = values[ours_n..].join(", ");
                     if !rest.is_empty() {
                         out.push_str(&format!("Route: {rest}\r\n"));
                     }
@@ -368,12 +393,24 @@ fn transport_token(a: &SipAddr) -> &'static str {
 impl Server {
     /// Our address for Via / Record-Route toward `dest`.
     fn me_for(&self, dest: &SipAddr, hint: &str) -> String {
+        self.hop_for(dest, hint).0
+    }
+
+    /// Our listener toward `dest`: its host:port (our `Via` sent-by and
+    /// `Record-Route` host) and its transport. TLS peers get the TLS
+    /// listener when there is one; otherwise, as for TCP and UDP, the
+    /// listener of their transport, else the other one.
+    fn hop_for(&self, dest: &SipAddr, hint: &str) -> (String, rsipstack::sip::Transport) {
+        use rsipstack::sip::Transport::{Tcp, Tls, Udp};
+        let udp = self.cfg.sip_udp.map(|a| (a, Udp));
+        let tcp = self.cfg.sip_tcp.map(|a| (a, Tcp));
         let listen = match dest.r#type {
-            Some(rsipstack::sip::Transport::Tcp) => self.cfg.sip_tcp.or(self.cfg.sip_udp),
-            _ => self.cfg.sip_udp.or(self.cfg.sip_tcp),
+            Some(Tls) => self.cfg.sip_tls.map(|a| (a, Tls)).or(udp).or(tcp),
+            Some(Tcp) => tcp.or(udp),
+            _ => udp.or(tcp),
         };
-        let Some(l) = listen else {
-            return hint.to_owned();
+        let Some((l, transport)) = listen else {
+            return (hint.to_owned(), Udp);
         };
         let ip = if l.ip().is_unspecified() {
             self.cfg
@@ -384,7 +421,31 @@ impl Server {
         } else {
             l.ip()
         };
-        host_of(SocketAddr::new(ip, l.port())) + &format!(":{}", l.port())
+        (
+            host_of(SocketAddr::new(ip, l.port())) + &format!(":{}", l.port()),
+            transport,
+        )
+    }
+
+    /// Our `Record-Route` for a call from `caller` to `dest`: one URI, or
+    /// two when the two sides reach us through different listeners (RFC
+    /// 5658: the callee's first, so each side's in-dialog requests come
+    /// in through its own listener, over its own transport).
+    fn record_route(&self, dest: &SipAddr, caller: &SipAddr, hint: &str) -> String {
+        let uri = |(host, transport): (String, rsipstack::sip::Transport)| match transport {
+            rsipstack::sip::Transport::Tls => format!("<sip:{host};transport=tls;lr>"),
+            rsipstack::sip::Transport::Tcp => format!("<sip:{host};transport=tcp;lr>"),
+            _ => format!("<sip:{host};lr>"),
+        };
+        let (to_callee, to_caller) = (
+            uri(self.hop_for(dest, hint)),
+            uri(self.hop_for(caller, hint)),
+        );
+        if to_callee == to_caller {
+            to_callee
+        } else {
+            format!("{to_callee}, {to_caller}")
+        }
     }
 
     /// Is `host` one of ours (for Route stripping)?
@@ -560,6 +621,11 @@ impl Server {
         };
         let (uri, dest) = targets[0].clone();
         let me = self.me_for(&dest, view.request_uri.host);
+        // The caller's side: the stream it called over, else UDP from the
+        // top Via (`admit` checked that there is one).
+        let caller_addr =
+            stream_peer(&tx).unwrap_or_else(|| sip_addr(rsipstack::sip::Transport::Udp, src));
+        let me_caller = self.me_for(&caller_addr, view.request_uri.host);
         let full = {
             let mut calls = self.calls.lock();
             let full = calls.len() >= self.cfg.proxy.max_calls && !calls.contains_key(view.call_id);
@@ -568,13 +634,7 @@ impl Server {
                     view.call_id.to_owned(),
                     Call {
                         caller: Party {
-                            addr: sip_addr(
-                                match view.via.transport.to_ascii_uppercase().as_str() {
-                                    "TCP" => rsipstack::sip::Transport::Tcp,
-                                    _ => rsipstack::sip::Transport::Udp,
-                                },
-                                src,
-                            ),
+                            addr: caller_addr.clone(),
                             tag: view.from.tag.map(str::to_owned),
                         },
                         callee: Party {
@@ -583,6 +643,7 @@ impl Server {
                         },
                         mask,
                         me: me.clone(),
+                        me_caller: me_caller.clone(),
                         answered: false,
                         last_seen: now,
                     },
@@ -596,7 +657,7 @@ impl Server {
             let _ = tx.reply(StatusCode::ServiceUnavailable).await;
             return;
         }
-        let rr = format!("<sip:{me};lr>");
+        let rr = self.record_route(&dest, &caller_addr, view.request_uri.host);
         let answered = if targets.len() > 1 {
             // Parallel forking to every registered contact (RFC 3261 §16.7).
             self.fork(&mut tx, wire, &targets, Some(&rr), mask, &me, view.call_id)
@@ -873,22 +934,13 @@ impl Server {
             let _ = tx.reply(StatusCode::CallTransactionDoesNotExist).await;
             return;
         };
-        let (dest, mask) = match dir {
-            Direction::ToCallee => (call.callee.addr.clone(), call.mask),
-            Direction::ToCaller => (call.caller.addr.clone(), false),
+        let (dest, mask, me) = match dir {
+            Direction::ToCallee => (call.callee.addr.clone(), call.mask, &call.me),
+            Direction::ToCaller => (call.caller.addr.clone(), false, &call.me_caller),
         };
         let bye = view.method == SipMethod::Bye;
         let _ = self
-            .forward(
-                &mut tx,
-                wire,
-                None,
-                &dest,
-                None,
-                mask,
-                &call.me,
-                view.call_id,
-            )
+            .forward(&mut tx, wire, None, &dest, None, mask, me, view.call_id)
             .await;
         if bye && self.calls.lock().remove(view.call_id).is_some() {
             let outcome = if call.answered {
@@ -1376,6 +1428,65 @@ Call-ID: c1\r\n\
 CSeq: 1 INVITE\r\n\
 Proxy-Authorization: Digest username=\"1001\"\r\n\
 Content-Length: 0\r\n\r\n";
+
+    /// After a double Record-Route (a TLS phone and a UDP one) both of our
+    /// values lead the route set, in one Route header or in two: both go,
+    /// the next hop's stays.
+    #[test]
+    fn req_9_both_of_our_route_values_go_after_a_double_record_route() {
+        let ours = |h: &str| h == "127.0.0.1";
+        for routes in [
+            "Route: <sip:127.0.0.1:5061;transport=tls;lr>, <sip:127.0.0.1:5060;lr>, <sip:10.0.0.9;lr>\r\n",
+            "Route: <sip:127.0.0.1:5061;transport=tls;lr>, <sip:127.0.0.1:5060;lr>\r\nRoute: <sip:10.0.0.9;lr>\r\n",
+            "Route: <sip:127.0.0.1:5061;transport=tls;lr>\r\nRoute: <sip:127.0.0.1:5060;lr>, <sip:10.0.0.9;lr>\r\n",
+        ] {
+            let wire = INVITE.replace(
+                "Route: <sip:127.0.0.1:5060;lr>, <sip:10.0.0.9;lr>\r\n",
+                routes,
+            );
+            let out = rewrite_request(
+                &wire,
+                None,
+                "SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bKx",
+                None,
+                &ours,
+            )
+            .unwrap();
+            let kept: Vec<&str> = out.lines().filter(|l| l.starts_with("Route:")).collect();
+            assert_eq!(kept, ["Route: <sip:10.0.0.9;lr>"], "{routes}: {out}");
+        }
+        // Only ours: no Route left.
+        let wire = INVITE.replace(
+            "Route: <sip:127.0.0.1:5060;lr>, <sip:10.0.0.9;lr>\r\n",
+            "Route: <sip:127.0.0.1:5061;transport=tls;lr>, <sip:127.0.0.1:5060;lr>\r\n",
+        );
+        let out = rewrite_request(
+            &wire,
+            None,
+            "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKx",
+            None,
+            &ours,
+        )
+        .unwrap();
+        assert!(!out.contains("Route:"), "{out}");
+        // Someone else's value first: nothing is stripped after it.
+        let wire = INVITE.replace(
+            "Route: <sip:127.0.0.1:5060;lr>, <sip:10.0.0.9;lr>\r\n",
+            "Route: <sip:10.0.0.9;lr>, <sip:127.0.0.1:5060;lr>\r\n",
+        );
+        let out = rewrite_request(
+            &wire,
+            None,
+            "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKx",
+            None,
+            &ours,
+        )
+        .unwrap();
+        assert!(
+            out.contains("Route: <sip:10.0.0.9;lr>, <sip:127.0.0.1:5060;lr>\r\n"),
+            "{out}"
+        );
+    }
 
     #[test]
     fn req_9_forwarded_request_gets_our_via_record_route_and_loses_our_route() {
