@@ -551,14 +551,7 @@ struct TlsPhone {
 
 impl TlsPhone {
     fn connect(addr: SocketAddr, cert: &rcgen::Certificate) -> Self {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(cert.der().clone()).unwrap();
-        let config = std::sync::Arc::new(
-            rustls::ClientConfig::builder()
-                .with_root_certificates(roots)
-                .with_no_client_auth(),
-        );
+        let config = sip_msg::trusting(cert);
         let tcp = std::net::TcpStream::connect(addr).unwrap();
         tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let local = tcp.local_addr().unwrap();

@@ -730,6 +730,20 @@ fn tls_certificate(dir: &Path) -> (rcgen::CertifiedKey<rcgen::KeyPair>, String) 
     (ck, config)
 }
 
+/// The server with SIP/TLS only (a self-signed certificate for
+/// `localhost`, config `extra` added), once it accepts connections.
+fn start_tls(dir: &Path, extra: &str) -> (Child, SocketAddr, rcgen::CertifiedKey<rcgen::KeyPair>) {
+    let (ck, config) = tls_certificate(dir);
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let child = start_streams(
+        dir,
+        &format!("{config}{extra}"),
+        &["--sip-tcp", "off", "--sip-tls", &addr.to_string()],
+    );
+    connect(addr);
+    (child, addr, ck)
+}
+
 type TlsClient = rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>;
 
 /// A TCP connection to `addr` from `source` (any port).
@@ -750,14 +764,7 @@ fn connect_from(source: std::net::IpAddr, addr: SocketAddr) -> std::net::TcpStre
 
 /// A TLS session with `addr` from `source` that trusts only `cert`.
 fn tls_connect(source: std::net::IpAddr, addr: SocketAddr, cert: &rcgen::Certificate) -> TlsClient {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert.der().clone()).unwrap();
-    let config = std::sync::Arc::new(
-        rustls::ClientConfig::builder()
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-    );
+    let config = sip_msg::trusting(cert);
     let tcp = connect_from(source, addr);
     tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let conn = rustls::ClientConnection::new(config, "localhost".try_into().unwrap()).unwrap();
@@ -771,14 +778,7 @@ fn req_9_sip_over_tls_with_a_self_signed_certificate() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let (ck, config) = tls_certificate(dir.path());
-    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let mut child = start_streams(
-        dir.path(),
-        &config,
-        &["--sip-tcp", "off", "--sip-tls", &addr.to_string()],
-    );
-    connect(addr);
+    let (mut child, addr, ck) = start_tls(dir.path(), "");
     let mut tls = tls_connect(addr.ip(), addr, &ck.cert);
     let local = tls.sock.local_addr().unwrap();
     tls.write_all(options_over(local, addr, "TLS").as_bytes())
@@ -888,6 +888,37 @@ fn req_9_unknown_methods_get_501_over_udp_and_malformed_or_banned_nothing() {
     assert_eq!(status(&other.recv()), 501);
 }
 
+/// On a stream connection: FOO gets 501 with `Allow`, the connection
+/// then carries `options` (200); a PING with a body pipelined with an
+/// OPTIONS in one write gets 501 then 200, in order.
+fn unknown_methods_answered_in_order(a: &mut (impl std::io::Read + std::io::Write), options: &str) {
+    a.write_all(options.replace("OPTIONS", "FOO").as_bytes())
+        .unwrap();
+    let r = read_message(a).expect("an answer to FOO");
+    assert_eq!(status(&r), 501, "{r}");
+    assert!(header(&r, "Allow")[0].contains("REGISTER"), "{r}");
+    assert!(header(&r, "CSeq")[0].contains("FOO"), "{r}");
+    // The same connection carries the next request.
+    a.write_all(options.as_bytes()).unwrap();
+    assert_eq!(status(&read_message(a).expect("OPTIONS answer")), 200);
+    let ping = options
+        .replace("OPTIONS", "PING")
+        .replace("branch=z9hG4bKs", "branch=z9hG4bKp")
+        .replace(
+            "Content-Length: 0\r\n\r\n",
+            "Content-Length: 5\r\n\r\nhello",
+        );
+    let again = options.replace("CSeq: 1", "CSeq: 2");
+    a.write_all(format!("{ping}\r\n\r\n{again}").as_bytes())
+        .unwrap();
+    let r = read_message(a).expect("an answer to PING");
+    assert_eq!(status(&r), 501, "{r}");
+    assert!(header(&r, "CSeq")[0].contains("PING"), "{r}");
+    let r = read_message(a).expect("an answer to the OPTIONS after it");
+    assert_eq!(status(&r), 200, "{r}");
+    assert!(header(&r, "CSeq")[0].starts_with('2'), "{r}");
+}
+
 /// On TCP okcc reads the socket before rsipstack (`serve/tcp_front.rs`):
 /// a request with a method rsipstack cannot parse gets 501 with `Allow`,
 /// alone or pipelined with other requests, and the connection stays open;
@@ -905,32 +936,7 @@ fn req_9_unknown_method_over_tcp_gets_501_and_the_connection_stays() {
     a.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let local = a.local_addr().unwrap();
     let options = options_over(local, addr, "TCP");
-    let foo = options.replace("OPTIONS", "FOO");
-    a.write_all(foo.as_bytes()).unwrap();
-    let r = read_message(&mut a).expect("an answer to FOO");
-    assert_eq!(status(&r), 501, "{r}");
-    assert!(header(&r, "Allow")[0].contains("REGISTER"), "{r}");
-    assert!(header(&r, "CSeq")[0].contains("FOO"), "{r}");
-    // The same connection carries the next request.
-    a.write_all(options.as_bytes()).unwrap();
-    assert_eq!(status(&read_message(&mut a).expect("OPTIONS answer")), 200);
-    // Pipelined in one write, with a body on the unknown one: answered in order.
-    let ping = options
-        .replace("OPTIONS", "PING")
-        .replace("branch=z9hG4bKs", "branch=z9hG4bKp")
-        .replace(
-            "Content-Length: 0\r\n\r\n",
-            "Content-Length: 5\r\n\r\nhello",
-        );
-    let again = options.replace("CSeq: 1", "CSeq: 2");
-    a.write_all(format!("{ping}\r\n\r\n{again}").as_bytes())
-        .unwrap();
-    let r = read_message(&mut a).expect("an answer to PING");
-    assert_eq!(status(&r), 501, "{r}");
-    assert!(header(&r, "CSeq")[0].contains("PING"), "{r}");
-    let r = read_message(&mut a).expect("an answer to the OPTIONS after it");
-    assert_eq!(status(&r), 200, "{r}");
-    assert!(header(&r, "CSeq")[0].starts_with('2'), "{r}");
+    unknown_methods_answered_in_order(&mut a, &options);
 
     // What rsipstack cannot frame still ends that connection, unanswered.
     let mut c = connect(addr);
@@ -967,14 +973,7 @@ fn req_9_unknown_method_over_tls_gets_501_and_the_connection_stays() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let (ck, config) = tls_certificate(dir.path());
-    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let mut child = start_streams(
-        dir.path(),
-        &format!("{config}max_connections_per_source = 1\n"),
-        &["--sip-tcp", "off", "--sip-tls", &addr.to_string()],
-    );
-    connect(addr);
+    let (mut child, addr, ck) = start_tls(dir.path(), "max_connections_per_source = 1\n");
     // Connected, but never a ClientHello: cut after the handshake timeout.
     let mut silent = connect_from([127, 0, 0, 9].into(), addr);
     let silent_since = Instant::now();
@@ -983,31 +982,7 @@ fn req_9_unknown_method_over_tls_gets_501_and_the_connection_stays() {
     let mut a = tls_connect(five, addr, &ck.cert);
     let local = a.sock.local_addr().unwrap();
     let options = options_over(local, addr, "TLS");
-    a.write_all(options.replace("OPTIONS", "FOO").as_bytes())
-        .unwrap();
-    let r = read_message(&mut a).expect("an answer to FOO");
-    assert_eq!(status(&r), 501, "{r}");
-    assert!(header(&r, "Allow")[0].contains("REGISTER"), "{r}");
-    assert!(header(&r, "CSeq")[0].contains("FOO"), "{r}");
-    a.write_all(options.as_bytes()).unwrap();
-    assert_eq!(status(&read_message(&mut a).expect("OPTIONS answer")), 200);
-    // Pipelined in one write, with a body on the unknown one: in order.
-    let ping = options
-        .replace("OPTIONS", "PING")
-        .replace("branch=z9hG4bKs", "branch=z9hG4bKp")
-        .replace(
-            "Content-Length: 0\r\n\r\n",
-            "Content-Length: 5\r\n\r\nhello",
-        );
-    let again = options.replace("CSeq: 1", "CSeq: 2");
-    a.write_all(format!("{ping}\r\n\r\n{again}").as_bytes())
-        .unwrap();
-    let r = read_message(&mut a).expect("an answer to PING");
-    assert_eq!(status(&r), 501, "{r}");
-    assert!(header(&r, "CSeq")[0].contains("PING"), "{r}");
-    let r = read_message(&mut a).expect("an answer to the OPTIONS after it");
-    assert_eq!(status(&r), 200, "{r}");
-    assert!(header(&r, "CSeq")[0].starts_with('2'), "{r}");
+    unknown_methods_answered_in_order(&mut a, &options);
 
     // One connection per source: another source is admitted, a second
     // connection from 127.0.0.5 is not (so rsipstack sees the clients'

@@ -69,6 +69,25 @@ struct Window {
     seen: u64,
 }
 
+impl Window {
+    /// Records `nc`: `Fresh` the first time, `Replayed` after, and for
+    /// anything 64 or more below the highest seen.
+    fn record(&mut self, nc: u32) -> NcVerdict {
+        if nc > self.highest {
+            let shift = nc - self.highest;
+            self.seen = if shift >= 64 { 0 } else { self.seen << shift } | 1;
+            self.highest = nc;
+            return NcVerdict::Fresh;
+        }
+        let back = self.highest - nc;
+        if back >= 64 || self.seen & (1 << back) != 0 {
+            return NcVerdict::Replayed;
+        }
+        self.seen |= 1 << back;
+        NcVerdict::Fresh
+    }
+}
+
 /// Remembers which `nc` values of each nonce were used, in bounded memory.
 ///
 /// At most `capacity` nonces are tracked. When full, expired nonces are
@@ -115,18 +134,7 @@ impl NonceTracker {
         expire_before: u64,
     ) -> NcVerdict {
         if let Some(w) = self.windows.get_mut(nonce) {
-            if nc > w.highest {
-                let shift = nc - w.highest;
-                w.seen = if shift >= 64 { 0 } else { w.seen << shift } | 1;
-                w.highest = nc;
-                return NcVerdict::Fresh;
-            }
-            let back = w.highest - nc;
-            if back >= 64 || w.seen & (1 << back) != 0 {
-                return NcVerdict::Replayed;
-            }
-            w.seen |= 1 << back;
-            return NcVerdict::Fresh;
+            return w.record(nc);
         }
         if issued <= self.evicted_up_to {
             return NcVerdict::Forgotten;
@@ -191,18 +199,7 @@ mod tests {
     impl Model {
         fn use_nc(&mut self, nonce: &str, issued: u64, nc: u32, expire_before: u64) -> NcVerdict {
             if let Some((w, _)) = self.windows.get_mut(nonce) {
-                if nc > w.highest {
-                    let shift = nc - w.highest;
-                    w.seen = if shift >= 64 { 0 } else { w.seen << shift } | 1;
-                    w.highest = nc;
-                    return NcVerdict::Fresh;
-                }
-                let back = w.highest - nc;
-                if back >= 64 || w.seen & (1 << back) != 0 {
-                    return NcVerdict::Replayed;
-                }
-                w.seen |= 1 << back;
-                return NcVerdict::Fresh;
+                return w.record(nc);
             }
             if issued <= self.evicted_up_to {
                 return NcVerdict::Forgotten;

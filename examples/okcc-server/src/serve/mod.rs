@@ -395,10 +395,18 @@ async fn serve(cfg: Config) -> Result<(), String> {
         None => None,
     };
     if let Some(front) = tcp_front {
-        tokio::spawn(front.serve(Arc::clone(&endpoint.inner), token.child_token()));
+        tokio::spawn(tcp_front::serve(
+            front,
+            Arc::clone(&endpoint.inner),
+            token.child_token(),
+        ));
     }
     if let Some(front) = tls_front {
-        tokio::spawn(front.serve(Arc::clone(&endpoint.inner), token.child_token()));
+        tokio::spawn(tcp_front::serve(
+            front,
+            Arc::clone(&endpoint.inner),
+            token.child_token(),
+        ));
     }
     let ep = Arc::new(endpoint);
     let ep2 = Arc::clone(&ep);

@@ -303,6 +303,74 @@ impl Checks {
     }
 }
 
+/// A stream listener okcc accepts itself (SIP/TCP here, SIP/TLS in
+/// [`super::tls_front`]).
+pub(crate) trait StreamFront: Send + Sync + 'static {
+    /// The listener's transport.
+    const TRANSPORT: Transport;
+    /// The bound listener.
+    fn listener(&self) -> &TcpListener;
+    /// The whitelist at accept and the answers to unknown methods.
+    fn checks(&self) -> &Checks;
+    /// Serves one admitted connection (`local`: the listener's address)
+    /// until it ends; `Err` when it could not be taken.
+    fn connection(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        local: SipAddr,
+        endpoint: &EndpointInnerRef,
+        token: CancellationToken,
+    ) -> impl std::future::Future<Output = Result<(), String>> + Send;
+}
+
+/// Accepts on `front`'s listener until `token` is cancelled; each
+/// connection the whitelist admits is served on a task of its own and
+/// handed to `endpoint`'s transport layer.
+pub(crate) async fn serve<F: StreamFront>(
+    front: Arc<F>,
+    endpoint: EndpointInnerRef,
+    token: CancellationToken,
+) {
+    let transport = F::TRANSPORT;
+    let local = match front.listener().local_addr() {
+        Ok(a) => SipAddr {
+            r#type: Some(transport),
+            addr: a.into(),
+        },
+        Err(e) => {
+            tracing::error!(error = %e, %transport, "SIP listener has no address");
+            return;
+        }
+    };
+    loop {
+        let accepted = tokio::select! {
+            () = token.cancelled() => return,
+            a = front.listener().accept() => a,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = %e, %transport, "SIP accept failed");
+                continue;
+            }
+        };
+        if !front.checks().admit(peer) {
+            continue;
+        }
+        let (front, endpoint) = (Arc::clone(&front), Arc::clone(&endpoint));
+        let (local, token) = (local.clone(), token.child_token());
+        tokio::spawn(async move {
+            if let Err(e) = front
+                .connection(stream, peer, local, &endpoint, token)
+                .await
+            {
+                tracing::debug!(error = %e, %peer, %transport, "SIP connection not taken");
+            }
+        });
+    }
+}
+
 /// The SIP/TCP listener (see the module documentation).
 pub(crate) struct TcpFront {
     listener: TcpListener,
@@ -324,51 +392,17 @@ impl TcpFront {
             checks: Checks::new(guard, metrics, allow),
         })
     }
+}
 
-    /// Accepts connections until `token` is cancelled, handing each to
-    /// `endpoint`'s transport layer.
-    pub(crate) async fn serve(
-        self: Arc<Self>,
-        endpoint: EndpointInnerRef,
-        token: CancellationToken,
-    ) {
-        let local = match self.listener.local_addr() {
-            Ok(a) => SipAddr {
-                r#type: Some(Transport::Tcp),
-                addr: a.into(),
-            },
-            Err(e) => {
-                tracing::error!(error = %e, "SIP/TCP listener has no address");
-                return;
-            }
-        };
-        loop {
-            let accepted = tokio::select! {
-                () = token.cancelled() => return,
-                a = self.listener.accept() => a,
-            };
-            let (stream, peer) = match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "SIP/TCP accept failed");
-                    continue;
-                }
-            };
-            if !self.checks.admit(peer) {
-                continue;
-            }
-            let front = Arc::clone(&self);
-            let endpoint = Arc::clone(&endpoint);
-            let (local, token) = (local.clone(), token.child_token());
-            tokio::spawn(async move {
-                if let Err(e) = front
-                    .connection(stream, peer, local, &endpoint, token)
-                    .await
-                {
-                    tracing::debug!(error = %e, %peer, "SIP/TCP connection not taken");
-                }
-            });
-        }
+impl StreamFront for TcpFront {
+    const TRANSPORT: Transport = Transport::Tcp;
+
+    fn listener(&self) -> &TcpListener {
+        &self.listener
+    }
+
+    fn checks(&self) -> &Checks {
+        &self.checks
     }
 
     async fn connection(
@@ -392,7 +426,9 @@ impl TcpFront {
             .await;
         Ok(())
     }
+}
 
+impl TcpFront {
     /// Copies the socket to rsipstack's end of the pair, answering unknown
     /// methods on the way, until either side ends.
     async fn filter(

@@ -52,7 +52,7 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tokio_util::sync::CancellationToken;
 
 use super::hooks::Metrics;
-use super::tcp_front::{Checks, Framer, Loopback, Piece, listen};
+use super::tcp_front::{Checks, Framer, Loopback, Piece, StreamFront, listen};
 use super::tls::ServerCert;
 
 /// Longest a client's TLS handshake may take.
@@ -93,51 +93,17 @@ impl TlsFront {
             connector: TlsConnector::from(super::tls::pinned_client(cert.end_entity)),
         })
     }
+}
 
-    /// Accepts connections until `token` is cancelled, handing each to
-    /// `endpoint`'s transport layer.
-    pub(crate) async fn serve(
-        self: Arc<Self>,
-        endpoint: EndpointInnerRef,
-        token: CancellationToken,
-    ) {
-        let local = match self.listener.local_addr() {
-            Ok(a) => SipAddr {
-                r#type: Some(Transport::Tls),
-                addr: a.into(),
-            },
-            Err(e) => {
-                tracing::error!(error = %e, "SIP/TLS listener has no address");
-                return;
-            }
-        };
-        loop {
-            let accepted = tokio::select! {
-                () = token.cancelled() => return,
-                a = self.listener.accept() => a,
-            };
-            let (stream, peer) = match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "SIP/TLS accept failed");
-                    continue;
-                }
-            };
-            if !self.checks.admit(peer) {
-                continue;
-            }
-            let front = Arc::clone(&self);
-            let endpoint = Arc::clone(&endpoint);
-            let (local, token) = (local.clone(), token.child_token());
-            tokio::spawn(async move {
-                if let Err(e) = front
-                    .connection(stream, peer, local, &endpoint, token)
-                    .await
-                {
-                    tracing::debug!(error = %e, %peer, "SIP/TLS connection not taken");
-                }
-            });
-        }
+impl StreamFront for TlsFront {
+    const TRANSPORT: Transport = Transport::Tls;
+
+    fn listener(&self) -> &TcpListener {
+        &self.listener
+    }
+
+    fn checks(&self) -> &Checks {
+        &self.checks
     }
 
     async fn connection(

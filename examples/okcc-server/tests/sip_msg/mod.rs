@@ -63,3 +63,15 @@ pub(crate) fn authorization(
          response=\"{resp}\", algorithm=MD5, qop=auth, nc={nc}, cnonce=\"{cnonce}\"\r\n"
     )
 }
+
+/// A TLS client config that trusts only `cert` (a test's self-signed one).
+pub(crate) fn trusting(cert: &rcgen::Certificate) -> std::sync::Arc<rustls::ClientConfig> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.der().clone()).unwrap();
+    std::sync::Arc::new(
+        rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
+}
