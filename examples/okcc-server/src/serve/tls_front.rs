@@ -28,7 +28,8 @@
 //!   two whole messages, never inside one.
 //! - The whitelist runs at accept, as in rsipstack's listener; the client's
 //!   handshake must end within [`HANDSHAKE_TIMEOUT`] (rsipstack's own
-//!   listener waits for ever). Idle timeouts and the per-source limit are
+//!   listener waits for ever), and at most [`MAX_HANDSHAKES`] are in
+//!   progress at once (one more connection is closed at once). Idle timeouts and the per-source limit are
 //!   rsipstack's and the hooks', on its connection: when rsipstack closes
 //!   it, okcc closes the client's.
 //!
@@ -61,6 +62,11 @@ pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest okcc's loopback handshake with rsipstack's end may take.
 const LOOPBACK_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Client handshakes in progress at once, at most: a connection beyond
+/// is closed at once (each one waiting holds a socket and TLS state for
+/// up to [`HANDSHAKE_TIMEOUT`]).
+pub(crate) const MAX_HANDSHAKES: usize = 256;
+
 /// `501`s waiting for a message boundary toward the client, at most; more
 /// are dropped (as a lost datagram would be).
 const MAX_QUEUED_REPLIES: usize = 64;
@@ -74,6 +80,8 @@ pub(crate) struct TlsFront {
     acceptor: TlsAcceptor,
     /// okcc's end of the loopback handshake.
     connector: TlsConnector,
+    /// Permits for client handshakes in progress.
+    handshakes: Arc<tokio::sync::Semaphore>,
 }
 
 impl TlsFront {
@@ -85,7 +93,20 @@ impl TlsFront {
         metrics: Arc<Metrics>,
         allow: &'static [SipMethod],
     ) -> Result<Self, String> {
+        Self::bind_with(addr, cert, guard, metrics, allow, MAX_HANDSHAKES).await
+    }
+
+    /// [`Self::bind`] with at most `max_handshakes` client handshakes at once.
+    async fn bind_with(
+        addr: SocketAddr,
+        cert: ServerCert,
+        guard: Arc<Guard>,
+        metrics: Arc<Metrics>,
+        allow: &'static [SipMethod],
+        max_handshakes: usize,
+    ) -> Result<Self, String> {
         Ok(Self {
+            handshakes: Arc::new(tokio::sync::Semaphore::new(max_handshakes)),
             listener: listen(addr, "SIP/TLS")?,
             loopback: Loopback::bind("SIP/TLS").await?,
             checks: Checks::new(guard, metrics, allow),
@@ -114,10 +135,15 @@ impl StreamFront for TlsFront {
         endpoint: &EndpointInnerRef,
         token: CancellationToken,
     ) -> Result<(), String> {
+        let Ok(permit) = self.handshakes.try_acquire() else {
+            // Dropping `stream` closes it.
+            return Err("too many TLS handshakes in progress".to_owned());
+        };
         let client = tokio::time::timeout(HANDSHAKE_TIMEOUT, self.acceptor.accept(stream))
             .await
             .map_err(|_| "TLS handshake timed out".to_owned())?
             .map_err(|e| format!("TLS handshake: {e}"))?;
+        drop(permit);
         let (rsip_end, okcc_end) = self.loopback.pair().await.map_err(|e| e.to_string())?;
         let name = ServerName::IpAddress(Ipv4Addr::LOCALHOST.into());
         let (rsip_tls, okcc_tls) = tokio::time::timeout(LOOPBACK_HANDSHAKE_TIMEOUT, async {
@@ -330,6 +356,65 @@ mod tests {
             .await
             .expect("the relay ends when both sides are gone")
             .unwrap();
+    }
+
+    /// At most `max_handshakes` connections wait in their handshake; one
+    /// more is closed at once, and a slot frees up when one goes.
+    #[tokio::test]
+    async fn req_9_handshakes_in_progress_are_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+        std::fs::write(&cert, ck.cert.pem()).unwrap();
+        std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+        let front = TlsFront::bind_with(
+            "127.0.0.1:0".parse().unwrap(),
+            crate::serve::tls::load(&cert, &key).ok().unwrap(),
+            Arc::new(crate::serve::unknown::tests::guard("trust 127.0.0.1\n")),
+            Arc::new(Metrics::default()),
+            ALLOW,
+            2,
+        )
+        .await
+        .unwrap();
+        let addr = front.listener.local_addr().unwrap();
+        let endpoint = rsipstack::EndpointBuilder::new().build();
+        let token = CancellationToken::new();
+        tokio::spawn(super::super::tcp_front::serve(
+            Arc::new(front),
+            Arc::clone(&endpoint.inner),
+            token.clone(),
+        ));
+        let closed_at_once = |mut s: TcpStream| async move {
+            let mut b = [0u8; 1];
+            matches!(
+                tokio::time::timeout(Duration::from_secs(2), s.read(&mut b)).await,
+                Ok(Ok(0) | Err(_))
+            )
+        };
+        let waits = |mut s: TcpStream| async move {
+            let mut b = [0u8; 1];
+            let waited = tokio::time::timeout(Duration::from_millis(300), s.read(&mut b))
+                .await
+                .is_err();
+            (waited, s)
+        };
+        // Two silent clients hold both slots.
+        let a = TcpStream::connect(addr).await.unwrap();
+        let (waited, a) = waits(a).await;
+        assert!(waited, "the first waits for its handshake");
+        let (waited, _b) = waits(TcpStream::connect(addr).await.unwrap()).await;
+        assert!(waited, "the second too");
+        assert!(
+            closed_at_once(TcpStream::connect(addr).await.unwrap()).await,
+            "a third is closed at once"
+        );
+        // One goes: its slot is free again.
+        drop(a);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (waited, _d) = waits(TcpStream::connect(addr).await.unwrap()).await;
+        assert!(waited, "a slot freed up");
+        token.cancel();
     }
 
     #[tokio::test]
