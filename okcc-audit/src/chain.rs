@@ -234,6 +234,19 @@ impl ChainTail {
         (self.advance(hash, event), body)
     }
 
+    /// Links a borrowed `event` like [`link_encoded`](Self::link_encoded)
+    /// and returns what a backend stores without taking the event: the new
+    /// head (its `seq` and hash), the previous hash, and the canonical
+    /// encoding.
+    pub fn link_ref(&mut self, event: &AuditEvent) -> (ChainAnchor, ChainHash, Vec<u8>) {
+        let body = encoding::encode(event);
+        let prev = self.head.hash;
+        let seq = self.next_seq();
+        let hash = hash_encoded(seq, &prev, &body);
+        self.head = ChainAnchor { seq, hash };
+        (self.head, prev, body)
+    }
+
     fn next_seq(&self) -> u64 {
         self.head.seq.saturating_add(1)
     }
@@ -283,14 +296,20 @@ mod tests {
     fn req_5_1_link_encoded_matches_link_and_the_encoding() {
         let mut plain = ChainTail::new(ChainAnchor::GENESIS);
         let mut encoded = ChainTail::new(ChainAnchor::GENESIS);
+        let mut borrowed = ChainTail::new(ChainAnchor::GENESIS);
         for n in 1..=3 {
             let a = plain.link(ev(n));
             let (b, body) = encoded.link_encoded(ev(n));
             assert_eq!(a, b);
             assert!(b.is_intact());
             assert_eq!(body, encoding::encode(&b.event));
+            let (head, prev, body_ref) = borrowed.link_ref(&ev(n));
+            assert_eq!(head, ChainAnchor::of(&a));
+            assert_eq!(prev, a.prev_hash);
+            assert_eq!(body_ref, body);
         }
         assert_eq!(plain.head(), encoded.head());
+        assert_eq!(plain.head(), borrowed.head());
     }
 
     #[test]

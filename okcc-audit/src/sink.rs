@@ -300,14 +300,13 @@ impl Writer {
             return Ok(());
         }
         if self.spill_pending == 0 {
-            let events = std::mem::take(batch);
-            let n = events.len() as u64;
-            match self.store.append(events.clone()).await {
-                Ok(_) => {
-                    self.counters.committed.fetch_add(n, Ordering::Relaxed);
-                    return Ok(());
-                }
-                Err(_) => *batch = events,
+            // Borrowed: on failure the batch is still here to spill.
+            if self.store.append_ref(batch).await.is_ok() {
+                self.counters
+                    .committed
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                batch.clear();
+                return Ok(());
             }
         }
         match self.spill(batch).await {

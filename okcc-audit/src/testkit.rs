@@ -90,6 +90,32 @@ pub async fn append_is_idempotent_by_id(store: &dyn AuditStore) {
     assert_eq!(store.head().await.expect("head").seq, 6);
 }
 
+/// Repeats are skipped wherever they are: an id already stored, an id
+/// twice in one batch, a repeat in a later chunk of a long batch; the rows
+/// that go in link without gaps, and a borrowed append does the same.
+pub async fn append_skips_repeats_anywhere(store: &dyn AuditStore) {
+    fill(store, 3).await;
+    let again = store
+        .append(vec![
+            sample_event(7),
+            sample_event(7),
+            sample_event(1),
+            sample_event(8),
+        ])
+        .await
+        .expect("append");
+    assert_eq!((again.appended, again.skipped), (2, 2));
+    // 600 events (more than one multi-row INSERT) with event 10 again near the end.
+    let mut long: Vec<_> = (10..610).map(sample_event).collect();
+    long.insert(590, sample_event(10));
+    let r = store.append_ref(&long).await.expect("append_ref");
+    assert_eq!((r.appended, r.skipped), (600, 1));
+    assert_eq!(store.head().await.expect("head").seq, 3 + 2 + 600);
+    let report = store.verify(&VerifyOptions::all()).await.expect("verify");
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.checked, 605);
+}
+
 /// Queries filter by every field and page with stable cursors.
 pub async fn query_filters_and_pages(store: &dyn AuditStore) {
     fill(store, 60).await;
@@ -218,6 +244,10 @@ macro_rules! audit_store_contract {
         #[tokio::test]
         async fn append_is_idempotent_by_id() {
             $crate::testkit::append_is_idempotent_by_id(&$make.await).await
+        }
+        #[tokio::test]
+        async fn append_skips_repeats_anywhere() {
+            $crate::testkit::append_skips_repeats_anywhere(&$make.await).await
         }
         #[tokio::test]
         async fn query_filters_and_pages() {

@@ -36,6 +36,7 @@ mod postgres {
     }
     pg_case!(append_links_and_verifies);
     pg_case!(append_is_idempotent_by_id);
+    pg_case!(append_skips_repeats_anywhere);
     pg_case!(query_filters_and_pages);
     pg_case!(retention_keeps_the_chain_verifiable);
     pg_case!(export_round_trips);

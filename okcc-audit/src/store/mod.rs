@@ -107,6 +107,13 @@ pub trait AuditStore: Debug + Send + Sync + 'static {
     /// Links and stores a batch of events, atomically.
     async fn append(&self, events: Vec<AuditEvent>) -> Result<AppendReceipt, StoreError>;
 
+    /// [`append`](Self::append) of a borrowed batch: the caller keeps the
+    /// events (to retry or spill them when the store fails). The default
+    /// clones them; the SQL stores link them in place.
+    async fn append_ref(&self, events: &[AuditEvent]) -> Result<AppendReceipt, StoreError> {
+        self.append(events.to_vec()).await
+    }
+
     /// One page of events matching `query`.
     async fn query(
         &self,

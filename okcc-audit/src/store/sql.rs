@@ -89,6 +89,10 @@ pub(crate) fn insert_events_sql(params: Params, rows: usize) -> String {
         params.push(&mut sql, i * EVENT_COLUMNS + 1, EVENT_COLUMNS);
         sql.push(')');
     }
+    // A repeated id inserts nothing instead of failing the transaction (a
+    // PostgreSQL error would end it); the caller compares the rows
+    // inserted with the rows given.
+    sql.push_str(" ON CONFLICT (id) DO NOTHING");
     sql
 }
 
@@ -192,15 +196,25 @@ pub(crate) fn checkpoint_of(seq: i64, hash: &[u8], mac: &[u8]) -> Result<Checkpo
 /// append statements write their bind parameters.
 macro_rules! impl_sql_audit_store {
     ($store:ty, $begin:literal, $lock:literal, $params:expr) => {
-        #[async_trait::async_trait]
-        impl $crate::store::AuditStore for $store {
-            async fn append(
+        impl $store {
+            /// One attempt at appending `events` in one transaction (the
+            /// caller holds `self.writer`).
+            ///
+            /// Without `check_ids` every id is taken to be new (ids are
+            /// minted fresh; a repeat comes only from a batch retried after a
+            /// failure): no query for stored ids, and if a chunk inserts
+            /// fewer rows than given, an id was there already, the links
+            /// after it are wrong, and the transaction is rolled back:
+            /// `Ok(None)`. With `check_ids`, ids already stored (or
+            /// repeated in the batch) are found first and skipped, so every
+            /// row inserted links onto the one before it.
+            async fn append_attempt(
                 &self,
-                events: Vec<$crate::AuditEvent>,
-            ) -> Result<$crate::AppendReceipt, okcc_core::store::StoreError> {
+                events: &[$crate::AuditEvent],
+                check_ids: bool,
+            ) -> Result<Option<$crate::AppendReceipt>, okcc_core::store::StoreError> {
                 use sqlx::Row as _;
                 use $crate::store::sql::{anchor_of, db_err, time_key, to_i64};
-                let _one_writer = self.writer.lock().await;
                 let mut tx = self.pool.begin_with($begin).await.map_err(db_err)?;
                 sqlx::query($lock).execute(&mut *tx).await.map_err(db_err)?;
                 let head = match sqlx::query($crate::store::sql::HEAD)
@@ -227,23 +241,15 @@ macro_rules! impl_sql_audit_store {
                 let mut appended = 0;
                 let mut skipped = 0;
                 let mut checkpoints = Vec::new();
+                let mut in_batch = std::collections::HashSet::new();
                 // Rows go in multi-row INSERTs of `ROWS_PER_INSERT`: one
-                // round trip to the database per chunk, not per event. Ids
-                // already stored (or repeated in the batch) are found first,
-                // so every row inserted links onto the one before it.
-                let mut events = events.into_iter().peekable();
-                while events.peek().is_some() {
-                    let chunk: Vec<$crate::AuditEvent> = events
-                        .by_ref()
-                        .take($crate::store::sql::ROWS_PER_INSERT)
-                        .collect();
-                    let ids: Vec<[u8; 16]> =
-                        chunk.iter().map(|e| *e.id.as_uuid().as_bytes()).collect();
-                    let stored_ids = {
-                        let sql = $crate::store::sql::stored_ids_sql($params, ids.len());
+                // round trip to the database per chunk, not per event.
+                for chunk in events.chunks($crate::store::sql::ROWS_PER_INSERT) {
+                    let stored_ids = if check_ids {
+                        let sql = $crate::store::sql::stored_ids_sql($params, chunk.len());
                         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                        for id in &ids {
-                            q = q.bind(&id[..]);
+                        for e in chunk {
+                            q = q.bind(e.id.as_uuid().as_bytes().to_vec());
                         }
                         let rows = q.fetch_all(&mut *tx).await.map_err(db_err)?;
                         let mut found = std::collections::HashSet::with_capacity(rows.len());
@@ -251,41 +257,37 @@ macro_rules! impl_sql_audit_store {
                             found.insert(row.try_get::<Vec<u8>, _>(0).map_err(db_err)?);
                         }
                         found
+                    } else {
+                        std::collections::HashSet::new()
                     };
                     let mut rows = Vec::with_capacity(chunk.len());
-                    let mut in_batch = std::collections::HashSet::with_capacity(chunk.len());
-                    for (event, id) in chunk.into_iter().zip(ids) {
-                        if stored_ids.contains(&id[..]) || !in_batch.insert(id) {
+                    for event in chunk {
+                        let id = *event.id.as_uuid().as_bytes();
+                        if check_ids && (stored_ids.contains(&id[..]) || !in_batch.insert(id)) {
                             skipped += 1;
                             continue;
                         }
-                        let time = time_key(event.time);
-                        let tenant = event.tenant.as_ref().map(|t| t.as_str().to_owned());
                         // One encoding per event: the stored body is the
                         // bytes the chain hash covers.
-                        let (stored, body) = tail.link_encoded(event);
-                        if let Some(cp) = self
-                            .checkpoints
-                            .as_ref()
-                            .and_then(|p| p.due($crate::ChainAnchor::of(&stored)))
-                        {
+                        let (linked, prev, body) = tail.link_ref(event);
+                        if let Some(cp) = self.checkpoints.as_ref().and_then(|p| p.due(linked)) {
                             checkpoints.push(cp);
                         }
                         rows.push((
-                            to_i64(stored.seq),
+                            to_i64(linked.seq),
                             id,
-                            time,
-                            tenant,
-                            stored.prev_hash.0,
-                            stored.hash.0,
+                            time_key(event.time),
+                            event.tenant.as_ref().map(|t| t.as_str().to_owned()),
+                            prev.0,
+                            linked.hash.0,
                             body,
                         ));
                     }
                     if rows.is_empty() {
                         continue;
                     }
-                    appended += rows.len();
-                    let sql = $crate::store::sql::insert_events_sql($params, rows.len());
+                    let given = rows.len();
+                    let sql = $crate::store::sql::insert_events_sql($params, given);
                     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                     for (seq, id, time, tenant, prev, hash, body) in rows {
                         q = q
@@ -297,7 +299,12 @@ macro_rules! impl_sql_audit_store {
                             .bind(hash.to_vec())
                             .bind(body);
                     }
-                    q.execute(&mut *tx).await.map_err(db_err)?;
+                    let done = q.execute(&mut *tx).await.map_err(db_err)?;
+                    if done.rows_affected() != given as u64 {
+                        tx.rollback().await.map_err(db_err)?;
+                        return Ok(None);
+                    }
+                    appended += given;
                 }
                 for cp in checkpoints {
                     sqlx::query(
@@ -311,7 +318,37 @@ macro_rules! impl_sql_audit_store {
                     .map_err(db_err)?;
                 }
                 tx.commit().await.map_err(db_err)?;
-                Ok($crate::AppendReceipt::new(appended, skipped, tail.head()))
+                Ok(Some($crate::AppendReceipt::new(
+                    appended,
+                    skipped,
+                    tail.head(),
+                )))
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::AuditStore for $store {
+            async fn append(
+                &self,
+                events: Vec<$crate::AuditEvent>,
+            ) -> Result<$crate::AppendReceipt, okcc_core::store::StoreError> {
+                self.append_ref(&events).await
+            }
+
+            async fn append_ref(
+                &self,
+                events: &[$crate::AuditEvent],
+            ) -> Result<$crate::AppendReceipt, okcc_core::store::StoreError> {
+                let _one_writer = self.writer.lock().await;
+                if let Some(receipt) = self.append_attempt(events, false).await? {
+                    return Ok(receipt);
+                }
+                // An id was stored already: again, skipping repeats.
+                self.append_attempt(events, true).await?.ok_or_else(|| {
+                    okcc_core::store::StoreError::conflict(
+                        "audit append: rows went missing after the id check",
+                    )
+                })
             }
 
             async fn query(
