@@ -229,9 +229,14 @@ impl ChainTail {
     /// canonical encoding ([`encoding::encode`], what a backend stores),
     /// encoded once for both the hash and the caller.
     pub fn link_encoded(&mut self, event: AuditEvent) -> (StoredEvent, Vec<u8>) {
-        let body = encoding::encode(&event);
-        let hash = hash_encoded(self.next_seq(), &self.head.hash, &body);
-        (self.advance(hash, event), body)
+        let (head, prev_hash, body) = self.link_ref(&event);
+        let stored = StoredEvent {
+            seq: head.seq,
+            prev_hash,
+            hash: head.hash,
+            event,
+        };
+        (stored, body)
     }
 
     /// Links a borrowed `event` like [`link_encoded`](Self::link_encoded)

@@ -568,23 +568,7 @@ impl TlsPhone {
 
     /// The next whole message (head, then `Content-Length` bytes of body).
     fn recv(&mut self) -> String {
-        use std::io::Read;
-        let mut buf = Vec::new();
-        let mut b = [0u8; 1];
-        while !buf.ends_with(b"\r\n\r\n") || buf == b"\r\n\r\n" {
-            if buf == b"\r\n" {
-                buf.clear(); // a keep-alive
-            }
-            assert_eq!(self.tls.read(&mut b).unwrap(), 1, "connection closed");
-            buf.push(b[0]);
-        }
-        let head = String::from_utf8_lossy(&buf).into_owned();
-        let len: usize = header(&head, "Content-Length")
-            .first()
-            .map_or(0, |v| v.parse().unwrap());
-        let mut body = vec![0u8; len];
-        self.tls.read_exact(&mut body).unwrap();
-        head + &String::from_utf8_lossy(&body)
+        sip_msg::read_message(&mut self.tls).expect("connection closed")
     }
 
     /// The next request whose method is `method` (retransmissions of

@@ -13,7 +13,7 @@ use okcc_core::credential::DigestAlgorithm;
 mod netns;
 mod sip_msg;
 use netns::in_own_netns;
-use sip_msg::{PASSWORD, header, param, status};
+use sip_msg::{PASSWORD, header, param, read_message, status};
 
 const BIN: &str = env!("CARGO_BIN_EXE_okcc-server");
 
@@ -649,19 +649,6 @@ fn connect(addr: SocketAddr) -> std::net::TcpStream {
             Err(_) => std::thread::sleep(Duration::from_millis(100)),
         }
     }
-}
-
-/// Reads one SIP message (headers and an empty body) from a stream.
-fn read_message(s: &mut impl std::io::Read) -> Option<String> {
-    let mut buf = Vec::new();
-    let mut b = [0u8; 1];
-    while !buf.ends_with(b"\r\n\r\n") {
-        match s.read(&mut b) {
-            Ok(1) => buf.push(b[0]),
-            _ => return None,
-        }
-    }
-    Some(String::from_utf8_lossy(&buf).into_owned())
 }
 
 #[test]

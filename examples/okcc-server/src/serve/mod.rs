@@ -439,12 +439,11 @@ async fn serve(cfg: Config) -> Result<(), String> {
                         let s = Arc::clone(&server);
                         let (g, all) = (Arc::clone(&gauges), Arc::clone(&permits));
                         g.set_sip_queue_depth(in_flight(max, &all));
-                        let fut = async move {
+                        tokio::spawn(async move {
                             s.handle(tx).await;
                             drop(p);
                             g.set_sip_queue_depth(in_flight(max, &all));
-                        };
-                        tokio::spawn(fut);
+                        });
                     }
                     Err(_) => {
                         server.metrics.overload_503.fetch_add(1, Ordering::Relaxed);
@@ -866,20 +865,11 @@ impl Server {
         // never to a name from the Contact. Over TCP or TLS that is the
         // connection the phone opened (its remote address; calls reuse
         // it), over UDP the top Via's received / rport.
-        let source = match proxy::stream_peer(tx).and_then(|p| {
-            let a = p.get_socketaddr().ok()?;
-            let t = match p.r#type {
-                Some(rsipstack::sip::Transport::Tls) => "tls",
-                _ => "tcp",
-            };
-            Some(format!("{t}:{}", proxy::host_port(a)))
-        }) {
-            Some(s) => s,
-            None => {
-                let from = proxy::via_source(view)
-                    .unwrap_or_else(|| SocketAddr::new(ip, view.via.port.unwrap_or(5060)));
-                format!("udp:{}", proxy::host_port(from))
-            }
+        let udp_source = proxy::via_source(view)
+            .unwrap_or_else(|| SocketAddr::new(ip, view.via.port.unwrap_or(5060)));
+        let Some(source) = proxy::binding_source(&proxy::peer_of(tx, udp_source)) else {
+            let _ = tx.reply(StatusCode::BadRequest).await;
+            return;
         };
         let reg = match register_request(view, source) {
             Ok(r) => r,

@@ -132,18 +132,34 @@ fn binding_addr(source: &str) -> Option<SipAddr> {
     Some(sip_addr(transport, a.parse().ok()?))
 }
 
-/// The peer of a request that came over a stream (TCP or TLS): the
-/// connection's remote address and transport, which is where anything for
-/// that peer goes (the connection it opened; a phone behind NAT or on TLS
-/// cannot be dialled). `None` for UDP.
-pub(crate) fn stream_peer(tx: &Transaction) -> Option<SipAddr> {
-    let conn = tx.connection.as_ref().filter(|c| c.is_reliable())?;
-    let remote = conn.get_remote_addr()?;
-    matches!(
-        remote.r#type,
-        Some(rsipstack::sip::Transport::Tcp | rsipstack::sip::Transport::Tls)
-    )
-    .then(|| remote.clone())
+/// A binding's `udp:1.2.3.4:5060` source for `a` (what [`binding_addr`]
+/// reads back).
+pub(crate) fn binding_source(a: &SipAddr) -> Option<String> {
+    let t = match a.r#type {
+        Some(rsipstack::sip::Transport::Tcp) => "tcp",
+        Some(rsipstack::sip::Transport::Tls) => "tls",
+        _ => "udp",
+    };
+    Some(format!("{t}:{}", host_port(a.get_socketaddr().ok()?)))
+}
+
+/// Where a request in `tx` came from, which is where anything for that
+/// peer goes. Over TCP or TLS: the connection it came over (its remote
+/// address; a phone behind NAT or on TLS cannot be dialled, the connection
+/// it opened is reused). Over UDP: `udp_source` (the top Via's received /
+/// rport).
+pub(crate) fn peer_of(tx: &Transaction, udp_source: SocketAddr) -> SipAddr {
+    tx.connection
+        .as_ref()
+        .and_then(|c| c.get_remote_addr())
+        .filter(|a| {
+            matches!(
+                a.r#type,
+                Some(rsipstack::sip::Transport::Tcp | rsipstack::sip::Transport::Tls)
+            )
+        })
+        .cloned()
+        .unwrap_or_else(|| sip_addr(rsipstack::sip::Transport::Udp, udp_source))
 }
 
 fn socket_of(a: &SipAddr) -> Option<SocketAddr> {
@@ -165,11 +181,9 @@ struct Call {
     callee: Party,
     /// Mask the caller's number on requests to the callee.
     mask: bool,
-    /// Our address toward the callee (host:port, with `;transport=` when
-    /// not UDP): its `Record-Route` URI, and our `Via` on requests to it.
+    /// Our host:port toward the callee: our `Via` on requests to it.
     me: String,
-    /// The same toward the caller (the second `Record-Route` when the two
-    /// differ, RFC 5658).
+    /// The same toward the caller.
     me_caller: String,
     /// The call has been answered.
     answered: bool,
@@ -367,6 +381,26 @@ fn strip_top_via(resp: &Response) -> Option<Response> {
     Response::try_from(out.as_str()).ok()
 }
 
+/// Our host:port and transport toward one side of a call.
+type Hop = (String, rsipstack::sip::Transport);
+
+/// Our `Record-Route` for a call: one URI, or two when the callee and the
+/// caller reach us through different listeners (RFC 5658: the callee's
+/// first, so each side's in-dialog requests come in through its own
+/// listener, over its own transport).
+fn record_route(to_callee: &Hop, to_caller: &Hop) -> String {
+    let uri = |(host, transport): &Hop| match transport {
+        rsipstack::sip::Transport::Tls => format!("<sip:{host};transport=tls;lr>"),
+        rsipstack::sip::Transport::Tcp => format!("<sip:{host};transport=tcp;lr>"),
+        _ => format!("<sip:{host};lr>"),
+    };
+    if to_callee == to_caller {
+        uri(to_callee)
+    } else {
+        format!("{}, {}", uri(to_callee), uri(to_caller))
+    }
+}
+
 /// The To tag of a response.
 fn to_tag(resp: &Response) -> Option<String> {
     resp.to_header()
@@ -400,7 +434,7 @@ impl Server {
     /// `Record-Route` host) and its transport. TLS peers get the TLS
     /// listener when there is one; otherwise, as for TCP and UDP, the
     /// listener of their transport, else the other one.
-    fn hop_for(&self, dest: &SipAddr, hint: &str) -> (String, rsipstack::sip::Transport) {
+    fn hop_for(&self, dest: &SipAddr, hint: &str) -> Hop {
         use rsipstack::sip::Transport::{Tcp, Tls, Udp};
         let udp = self.cfg.sip_udp.map(|a| (a, Udp));
         let tcp = self.cfg.sip_tcp.map(|a| (a, Tcp));
@@ -421,31 +455,7 @@ impl Server {
         } else {
             l.ip()
         };
-        (
-            host_of(SocketAddr::new(ip, l.port())) + &format!(":{}", l.port()),
-            transport,
-        )
-    }
-
-    /// Our `Record-Route` for a call from `caller` to `dest`: one URI, or
-    /// two when the two sides reach us through different listeners (RFC
-    /// 5658: the callee's first, so each side's in-dialog requests come
-    /// in through its own listener, over its own transport).
-    fn record_route(&self, dest: &SipAddr, caller: &SipAddr, hint: &str) -> String {
-        let uri = |(host, transport): (String, rsipstack::sip::Transport)| match transport {
-            rsipstack::sip::Transport::Tls => format!("<sip:{host};transport=tls;lr>"),
-            rsipstack::sip::Transport::Tcp => format!("<sip:{host};transport=tcp;lr>"),
-            _ => format!("<sip:{host};lr>"),
-        };
-        let (to_callee, to_caller) = (
-            uri(self.hop_for(dest, hint)),
-            uri(self.hop_for(caller, hint)),
-        );
-        if to_callee == to_caller {
-            to_callee
-        } else {
-            format!("{to_callee}, {to_caller}")
-        }
+        (host_port(SocketAddr::new(ip, l.port())), transport)
     }
 
     /// Is `host` one of ours (for Route stripping)?
@@ -620,12 +630,13 @@ impl Server {
             Route::Trunk(addr) => (vec![(self.trunk_uri(callee, addr), addr.clone())], false),
         };
         let (uri, dest) = targets[0].clone();
-        let me = self.me_for(&dest, view.request_uri.host);
+        let to_callee = self.hop_for(&dest, view.request_uri.host);
         // The caller's side: the stream it called over, else UDP from the
         // top Via (`admit` checked that there is one).
-        let caller_addr =
-            stream_peer(&tx).unwrap_or_else(|| sip_addr(rsipstack::sip::Transport::Udp, src));
-        let me_caller = self.me_for(&caller_addr, view.request_uri.host);
+        let caller_addr = peer_of(&tx, src);
+        let to_caller = self.hop_for(&caller_addr, view.request_uri.host);
+        let rr = record_route(&to_callee, &to_caller);
+        let (me, me_caller) = (to_callee.0, to_caller.0);
         let full = {
             let mut calls = self.calls.lock();
             let full = calls.len() >= self.cfg.proxy.max_calls && !calls.contains_key(view.call_id);
@@ -657,7 +668,6 @@ impl Server {
             let _ = tx.reply(StatusCode::ServiceUnavailable).await;
             return;
         }
-        let rr = self.record_route(&dest, &caller_addr, view.request_uri.host);
         let answered = if targets.len() > 1 {
             // Parallel forking to every registered contact (RFC 3261 §16.7).
             self.fork(&mut tx, wire, &targets, Some(&rr), mask, &me, view.call_id)

@@ -32,8 +32,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use okcc_sip::SipMethod;
 use okcc_sip::pipeline::{Guard, unknown_method};
-use okcc_sip::{Limits, SipMethod, SipRequestView};
 use rsipstack::sip::Transport;
 use rsipstack::transaction::endpoint::EndpointInnerRef;
 use rsipstack::transport::stream::StreamConnection;
@@ -43,8 +43,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
-use super::hooks::{self, Metrics};
-use super::unknown::NotImplemented;
+use super::hooks::Metrics;
+use super::unknown::{NotImplemented, Verdict};
 
 /// rsipstack's limit on one buffered SIP message on a stream.
 pub(crate) const MAX_MESSAGE: usize = 65_535;
@@ -257,52 +257,6 @@ impl Loopback {
     }
 }
 
-/// The checks a stream front makes: the whitelist at accept, and the
-/// answer to a whole request with an unknown method.
-pub(crate) struct Checks {
-    guard: Arc<Guard>,
-    metrics: Arc<Metrics>,
-    limits: Limits,
-    reply: NotImplemented,
-}
-
-impl Checks {
-    pub(crate) fn new(
-        guard: Arc<Guard>,
-        metrics: Arc<Metrics>,
-        allow: &'static [SipMethod],
-    ) -> Self {
-        Self {
-            limits: guard.config().limits,
-            reply: NotImplemented::new(&guard, &metrics, allow),
-            guard,
-            metrics,
-        }
-    }
-
-    /// rsipstack's whitelist check, as its own listeners make it.
-    pub(crate) fn admit(&self, peer: SocketAddr) -> bool {
-        hooks::admit(
-            &self.guard,
-            &self.metrics,
-            peer.ip().to_canonical(),
-            Instant::now(),
-        )
-    }
-
-    /// What to do with a whole request with an unknown method: `None` to
-    /// copy it on (the view refuses it, so rsipstack refuses it as
-    /// before), `Some(None)` to drop it (a defence silenced it), or
-    /// `Some(Some(bytes))` to answer it.
-    pub(crate) fn answer(&self, request: &[u8], peer: SocketAddr) -> Option<Option<Vec<u8>>> {
-        let view = SipRequestView::parse(request, &self.limits).ok()?;
-        Some(
-            self.reply
-                .reply(&view, peer.ip().to_canonical(), Instant::now()),
-        )
-    }
-}
-
 /// A stream listener okcc accepts itself (SIP/TCP here, SIP/TLS in
 /// [`super::tls_front`]).
 pub(crate) trait StreamFront: Send + Sync + 'static {
@@ -311,7 +265,7 @@ pub(crate) trait StreamFront: Send + Sync + 'static {
     /// The bound listener.
     fn listener(&self) -> &TcpListener;
     /// The whitelist at accept and the answers to unknown methods.
-    fn checks(&self) -> &Checks;
+    fn checks(&self) -> &NotImplemented;
     /// Serves one admitted connection (`local`: the listener's address)
     /// until it ends; `Err` when it could not be taken.
     fn connection(
@@ -355,7 +309,7 @@ pub(crate) async fn serve<F: StreamFront>(
                 continue;
             }
         };
-        if !front.checks().admit(peer) {
+        if !front.checks().admit(peer, Instant::now()) {
             continue;
         }
         let (front, endpoint) = (Arc::clone(&front), Arc::clone(&endpoint));
@@ -375,7 +329,7 @@ pub(crate) async fn serve<F: StreamFront>(
 pub(crate) struct TcpFront {
     listener: TcpListener,
     loopback: Loopback,
-    checks: Checks,
+    checks: NotImplemented,
 }
 
 impl TcpFront {
@@ -389,7 +343,7 @@ impl TcpFront {
         Ok(Self {
             listener: listen(addr, "SIP/TCP")?,
             loopback: Loopback::bind("SIP/TCP").await?,
-            checks: Checks::new(guard, metrics, allow),
+            checks: NotImplemented::new(guard, metrics, allow),
         })
     }
 }
@@ -401,7 +355,7 @@ impl StreamFront for TcpFront {
         &self.listener
     }
 
-    fn checks(&self) -> &Checks {
+    fn checks(&self) -> &NotImplemented {
         &self.checks
     }
 
@@ -454,17 +408,18 @@ impl TcpFront {
             for piece in pieces.drain(..) {
                 let copy = match piece {
                     Piece::Copy(bytes) => bytes,
-                    Piece::Unknown(request) => match self.checks.answer(&request, peer) {
-                        // The view refuses it: rsipstack refuses it as before.
-                        None => request,
-                        Some(None) => continue,
-                        Some(Some(reply)) => {
-                            if let Err(e) = conn.send_raw(&reply).await {
-                                tracing::debug!(error = %e, %peer, "cannot send 501");
+                    Piece::Unknown(request) => {
+                        match self.checks.verdict(&request, peer, Instant::now(), false) {
+                            Verdict::Pass => request,
+                            Verdict::Drop => continue,
+                            Verdict::Answer(reply) => {
+                                if let Err(e) = conn.send_raw(&reply).await {
+                                    tracing::debug!(error = %e, %peer, "cannot send 501");
+                                }
+                                continue;
                             }
-                            continue;
                         }
-                    },
+                    }
                 };
                 if pipe.write_all(&copy).await.is_err() {
                     return;

@@ -38,7 +38,7 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use okcc_sip::SipMethod;
 use okcc_sip::pipeline::Guard;
@@ -53,8 +53,9 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tokio_util::sync::CancellationToken;
 
 use super::hooks::Metrics;
-use super::tcp_front::{Checks, Framer, Loopback, Piece, StreamFront, listen};
+use super::tcp_front::{Framer, Loopback, Piece, StreamFront, listen};
 use super::tls::ServerCert;
+use super::unknown::{NotImplemented, Verdict};
 
 /// Longest a client's TLS handshake may take.
 pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -75,7 +76,7 @@ const MAX_QUEUED_REPLIES: usize = 64;
 pub(crate) struct TlsFront {
     listener: TcpListener,
     loopback: Loopback,
-    checks: Checks,
+    checks: NotImplemented,
     /// Client-facing handshakes, and rsipstack's end of the loopback one.
     acceptor: TlsAcceptor,
     /// okcc's end of the loopback handshake.
@@ -109,7 +110,7 @@ impl TlsFront {
             handshakes: Arc::new(tokio::sync::Semaphore::new(max_handshakes)),
             listener: listen(addr, "SIP/TLS")?,
             loopback: Loopback::bind("SIP/TLS").await?,
-            checks: Checks::new(guard, metrics, allow),
+            checks: NotImplemented::new(guard, metrics, allow),
             acceptor: TlsAcceptor::from(cert.config),
             connector: TlsConnector::from(super::tls::pinned_client(cert.end_entity)),
         })
@@ -123,7 +124,7 @@ impl StreamFront for TlsFront {
         &self.listener
     }
 
-    fn checks(&self) -> &Checks {
+    fn checks(&self) -> &NotImplemented {
         &self.checks
     }
 
@@ -174,7 +175,7 @@ impl StreamFront for TlsFront {
 /// documentation) until rsipstack closes its connection, the client goes
 /// and rsipstack has seen the end, or `token` is cancelled.
 async fn relay<C, R>(
-    checks: &Checks,
+    checks: &NotImplemented,
     client: C,
     rsip: R,
     peer: SocketAddr,
@@ -209,17 +210,18 @@ async fn relay<C, R>(
                 for piece in pieces.drain(..) {
                     let copy = match piece {
                         Piece::Copy(bytes) => bytes,
-                        Piece::Unknown(request) => match checks.answer(&request, peer) {
-                            // The view refuses it: rsipstack refuses it as before.
-                            None => request,
-                            Some(None) => continue,
-                            Some(Some(reply)) => {
-                                if replies.len() < MAX_QUEUED_REPLIES {
-                                    replies.push(reply);
+                        Piece::Unknown(request) => {
+                            match checks.verdict(&request, peer, Instant::now(), false) {
+                                Verdict::Pass => request,
+                                Verdict::Drop => continue,
+                                Verdict::Answer(reply) => {
+                                    if replies.len() < MAX_QUEUED_REPLIES {
+                                        replies.push(reply);
+                                    }
+                                    continue;
                                 }
-                                continue;
                             }
-                        },
+                        }
                     };
                     if rsip_w.write_all(&copy).await.is_err() {
                         return;
@@ -301,7 +303,7 @@ mod tests {
 
     #[tokio::test]
     async fn req_9_relay_answers_unknown_methods_between_whole_messages() {
-        let checks = Checks::new(
+        let checks = NotImplemented::new(
             Arc::new(crate::serve::unknown::tests::guard("")),
             Arc::new(Metrics::default()),
             ALLOW,
@@ -419,7 +421,7 @@ mod tests {
 
     #[tokio::test]
     async fn req_9_relay_ends_when_rsipstack_closes_or_on_shutdown() {
-        let checks = Arc::new(Checks::new(
+        let checks = Arc::new(NotImplemented::new(
             Arc::new(crate::serve::unknown::tests::guard("")),
             Arc::new(Metrics::default()),
             ALLOW,

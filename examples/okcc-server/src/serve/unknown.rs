@@ -33,7 +33,7 @@ use okcc_sip::{Limits, SipMethod, SipRequestView};
 
 use super::hooks::{self, Metrics};
 
-/// What to do with one datagram.
+/// What to do with one datagram, or one framed request on a stream.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Verdict {
     /// Not ours: rsipstack reads it.
@@ -48,52 +48,73 @@ pub(crate) enum Verdict {
 /// unknown methods itself (see the module documentation).
 pub(crate) struct UdpFront {
     socket: tokio::net::UdpSocket,
-    guard: Arc<Guard>,
-    metrics: Arc<Metrics>,
-    limits: Limits,
     reply: NotImplemented,
 }
 
-/// The `501` to a well-formed request with an unknown method, after the
-/// inspector's checks; shared by the UDP front and the TCP one
-/// ([`super::tcp_front`]).
+/// The defences and the `501` for a whole request with an unknown method,
+/// shared by the UDP front and the stream ones ([`super::tcp_front`],
+/// [`super::tls_front`]).
 pub(crate) struct NotImplemented {
+    guard: Arc<Guard>,
     inspector: GuardInspector,
     metrics: Arc<Metrics>,
+    limits: Limits,
     allow: &'static [SipMethod],
 }
 
 impl NotImplemented {
     /// Answers with `Allow: <allow>`.
     pub(crate) fn new(
-        guard: &Arc<Guard>,
-        metrics: &Arc<Metrics>,
+        guard: Arc<Guard>,
+        metrics: Arc<Metrics>,
         allow: &'static [SipMethod],
     ) -> Self {
         Self {
-            inspector: GuardInspector::new(Arc::clone(guard)),
-            metrics: Arc::clone(metrics),
+            inspector: GuardInspector::new(Arc::clone(&guard)),
+            limits: guard.config().limits,
+            guard,
+            metrics,
             allow,
         }
     }
 
-    /// The reply's bytes for `view` from `ip` at `now`, or `None` when the
-    /// inspector's stages 1–7 (bans, scanner signatures and sweeps)
-    /// silence it; both outcomes are counted.
-    pub(crate) fn reply(
+    /// rsipstack's whitelist check for `peer`, as its own listeners make it
+    /// (per datagram on UDP, per connection on streams).
+    pub(crate) fn admit(&self, peer: SocketAddr, now: Instant) -> bool {
+        hooks::admit(&self.guard, &self.metrics, peer.ip().to_canonical(), now)
+    }
+
+    /// The verdict on `request` (a whole request with an unknown method)
+    /// from `peer` at `now`: `Pass` when okcc's view refuses it (rsipstack
+    /// then refuses it as before); else, after the whitelist when
+    /// `whitelist` (a datagram; a stream ran it at accept) and the
+    /// inspector's stages 1–7 (bans, scanner signatures and sweeps),
+    /// `Drop` or the `501`. Drops and answers are counted.
+    pub(crate) fn verdict(
         &self,
-        view: &SipRequestView<'_>,
-        ip: std::net::IpAddr,
+        request: &[u8],
+        peer: SocketAddr,
         now: Instant,
-    ) -> Option<Vec<u8>> {
-        if !self.inspector.judge_view(view, ip, now) {
+        whitelist: bool,
+    ) -> Verdict {
+        let Ok(view) = SipRequestView::parse(request, &self.limits) else {
+            // Malformed: rsipstack drops it (or closes the stream), as before.
+            return Verdict::Pass;
+        };
+        if whitelist && !self.admit(peer, now) {
+            return Verdict::Drop;
+        }
+        if !self
+            .inspector
+            .judge_view(&view, peer.ip().to_canonical(), now)
+        {
             self.metrics
                 .dropped_inspector
                 .fetch_add(1, Ordering::Relaxed);
-            return None;
+            return Verdict::Drop;
         }
         self.metrics.not_implemented.fetch_add(1, Ordering::Relaxed);
-        Some(not_implemented(view, self.allow).into_bytes())
+        Verdict::Answer(not_implemented(&view, self.allow).into_bytes())
     }
 }
 
@@ -105,13 +126,9 @@ impl UdpFront {
         metrics: Arc<Metrics>,
         allow: &'static [SipMethod],
     ) -> Self {
-        let limits = guard.config().limits;
         Self {
             socket,
-            reply: NotImplemented::new(&guard, &metrics, allow),
-            guard,
-            metrics,
-            limits,
+            reply: NotImplemented::new(guard, metrics, allow),
         }
     }
 
@@ -121,17 +138,7 @@ impl UdpFront {
         if unknown_method(packet).is_none() {
             return Verdict::Pass;
         }
-        let Ok(view) = SipRequestView::parse(packet, &self.limits) else {
-            // Malformed: rsipstack drops it, as before.
-            return Verdict::Pass;
-        };
-        let ip = peer.ip().to_canonical();
-        if !hooks::admit(&self.guard, &self.metrics, ip, now) {
-            return Verdict::Drop;
-        }
-        self.reply
-            .reply(&view, ip, now)
-            .map_or(Verdict::Drop, Verdict::Answer)
+        self.reply.verdict(packet, peer, now, true)
     }
 }
 
@@ -231,7 +238,7 @@ pub(crate) mod tests {
             "{text}"
         );
         assert!(text.contains("\r\nAllow: INVITE, OPTIONS\r\n"), "{text}");
-        assert_eq!(f.metrics.not_implemented.load(Ordering::Relaxed), 1);
+        assert_eq!(f.reply.metrics.not_implemented.load(Ordering::Relaxed), 1);
         // Known methods, responses, keep-alives and malformed requests are
         // rsipstack's, with no defence counted here.
         let malformed = String::from_utf8(request("FOO", "phone"))
@@ -245,7 +252,7 @@ pub(crate) mod tests {
         ] {
             assert_eq!(f.verdict(&p, peer("192.0.2.4:5060"), now), Verdict::Pass);
         }
-        assert_eq!(f.metrics.dropped_pre_parse.load(Ordering::Relaxed), 0);
+        assert_eq!(f.reply.metrics.dropped_pre_parse.load(Ordering::Relaxed), 0);
     }
 
     #[tokio::test]
@@ -257,27 +264,27 @@ pub(crate) mod tests {
             f.verdict(&foo, peer("203.0.113.5:5060"), now),
             Verdict::Drop
         );
-        f.guard.ban(
+        f.reply.guard.ban(
             "192.0.2.7".parse().expect("ip"),
             Duration::from_secs(60),
             now,
         );
         assert_eq!(f.verdict(&foo, peer("192.0.2.7:5060"), now), Verdict::Drop);
-        assert_eq!(f.metrics.dropped_pre_parse.load(Ordering::Relaxed), 2);
+        assert_eq!(f.reply.metrics.dropped_pre_parse.load(Ordering::Relaxed), 2);
         // A scanner's User-Agent: silenced by the inspector stage, and banned.
         let scan = request("FOO", "friendly-scanner");
         assert_eq!(
             f.verdict(&scan, peer("198.51.100.9:5060"), now),
             Verdict::Drop
         );
-        assert_eq!(f.metrics.dropped_inspector.load(Ordering::Relaxed), 1);
+        assert_eq!(f.reply.metrics.dropped_inspector.load(Ordering::Relaxed), 1);
         assert_eq!(
             f.verdict(&foo, peer("198.51.100.9:5060"), now),
             Verdict::Drop
         );
         // A flood of unknown methods ends in silence too: each is counted
         // once, so exactly `max_requests` are answered.
-        let limit = f.guard.config().flood.max_requests;
+        let limit = f.reply.guard.config().flood.max_requests;
         let answered = (0..u32::from(limit) + 10)
             .filter(|_| {
                 matches!(
@@ -288,7 +295,8 @@ pub(crate) mod tests {
             .count();
         assert_eq!(answered, usize::from(limit));
         assert!(
-            f.guard
+            f.reply
+                .guard
                 .bans(now)
                 .iter()
                 .any(|b| b.source.to_string() == "192.0.2.30")

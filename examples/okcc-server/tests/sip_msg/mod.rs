@@ -75,3 +75,27 @@ pub(crate) fn trusting(cert: &rcgen::Certificate) -> std::sync::Arc<rustls::Clie
             .with_no_client_auth(),
     )
 }
+
+/// The next whole message on a stream: keep-alive CRLFs skipped, the head,
+/// then `Content-Length` bytes of body; `None` when the stream ends (or a
+/// read fails or times out) first.
+pub(crate) fn read_message(s: &mut impl std::io::Read) -> Option<String> {
+    let mut buf = Vec::new();
+    let mut b = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") || buf == b"\r\n\r\n" {
+        if buf == b"\r\n" {
+            buf.clear(); // a keep-alive
+        }
+        match s.read(&mut b) {
+            Ok(1) => buf.push(b[0]),
+            _ => return None,
+        }
+    }
+    let head = String::from_utf8_lossy(&buf).into_owned();
+    let len: usize = header(&head, "Content-Length")
+        .first()
+        .map_or(Some(0), |v| v.parse().ok())?;
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).ok()?;
+    Some(head + &String::from_utf8_lossy(&body))
+}
