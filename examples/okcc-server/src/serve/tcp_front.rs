@@ -197,7 +197,7 @@ impl Framer {
 
 /// Binds a stream listener on `addr` (`what`: "SIP/TCP" or "SIP/TLS"),
 /// with `SO_REUSEADDR` as rsipstack's own listeners.
-pub(crate) fn listen(addr: SocketAddr, what: &str) -> Result<TcpListener, String> {
+fn listen(addr: SocketAddr, what: &str) -> Result<TcpListener, String> {
     let cannot_bind = |e: std::io::Error| format!("cannot bind {what} {addr}: {e}");
     let socket = if addr.is_ipv6() {
         tokio::net::TcpSocket::new_v6()
@@ -262,10 +262,8 @@ impl Loopback {
 pub(crate) trait StreamFront: Send + Sync + 'static {
     /// The listener's transport.
     const TRANSPORT: Transport;
-    /// The bound listener.
-    fn listener(&self) -> &TcpListener;
-    /// The whitelist at accept and the answers to unknown methods.
-    fn checks(&self) -> &NotImplemented;
+    /// The listener, loopback pairs and defences.
+    fn base(&self) -> &StreamBase;
     /// Serves one admitted connection (`local`: the listener's address)
     /// until it ends; `Err` when it could not be taken.
     fn connection(
@@ -287,7 +285,7 @@ pub(crate) async fn serve<F: StreamFront>(
     token: CancellationToken,
 ) {
     let transport = F::TRANSPORT;
-    let local = match front.listener().local_addr() {
+    let local = match front.base().listener.local_addr() {
         Ok(a) => SipAddr {
             r#type: Some(transport),
             addr: a.into(),
@@ -300,7 +298,7 @@ pub(crate) async fn serve<F: StreamFront>(
     loop {
         let accepted = tokio::select! {
             () = token.cancelled() => return,
-            a = front.listener().accept() => a,
+            a = front.base().listener.accept() => a,
         };
         let (stream, peer) = match accepted {
             Ok(a) => a,
@@ -309,7 +307,7 @@ pub(crate) async fn serve<F: StreamFront>(
                 continue;
             }
         };
-        if !front.checks().admit(peer, Instant::now()) {
+        if !front.base().checks.admit(peer, Instant::now()) {
             continue;
         }
         let (front, endpoint) = (Arc::clone(&front), Arc::clone(&endpoint));
@@ -325,11 +323,36 @@ pub(crate) async fn serve<F: StreamFront>(
     }
 }
 
+/// What every stream front has: its listener, the loopback pairs toward
+/// rsipstack and the defences for unknown methods.
+pub(crate) struct StreamBase {
+    pub(crate) listener: TcpListener,
+    pub(crate) loopback: Loopback,
+    /// The whitelist at accept and the answers to unknown methods.
+    pub(crate) checks: NotImplemented,
+}
+
+impl StreamBase {
+    /// Binds `what` ("SIP/TCP", "SIP/TLS") on `addr`, and the loopback
+    /// pair listener; answers list `allow`.
+    pub(crate) async fn bind(
+        addr: SocketAddr,
+        what: &str,
+        guard: Arc<Guard>,
+        metrics: Arc<Metrics>,
+        allow: &'static [SipMethod],
+    ) -> Result<Self, String> {
+        Ok(Self {
+            listener: listen(addr, what)?,
+            loopback: Loopback::bind(what).await?,
+            checks: NotImplemented::new(guard, metrics, allow),
+        })
+    }
+}
+
 /// The SIP/TCP listener (see the module documentation).
 pub(crate) struct TcpFront {
-    listener: TcpListener,
-    loopback: Loopback,
-    checks: NotImplemented,
+    base: StreamBase,
 }
 
 impl TcpFront {
@@ -341,9 +364,7 @@ impl TcpFront {
         allow: &'static [SipMethod],
     ) -> Result<Self, String> {
         Ok(Self {
-            listener: listen(addr, "SIP/TCP")?,
-            loopback: Loopback::bind("SIP/TCP").await?,
-            checks: NotImplemented::new(guard, metrics, allow),
+            base: StreamBase::bind(addr, "SIP/TCP", guard, metrics, allow).await?,
         })
     }
 }
@@ -351,12 +372,8 @@ impl TcpFront {
 impl StreamFront for TcpFront {
     const TRANSPORT: Transport = Transport::Tcp;
 
-    fn listener(&self) -> &TcpListener {
-        &self.listener
-    }
-
-    fn checks(&self) -> &NotImplemented {
-        &self.checks
+    fn base(&self) -> &StreamBase {
+        &self.base
     }
 
     async fn connection(
@@ -367,7 +384,7 @@ impl StreamFront for TcpFront {
         endpoint: &EndpointInnerRef,
         token: CancellationToken,
     ) -> Result<(), String> {
-        let (rsip_end, okcc_end) = self.loopback.pair().await.map_err(|e| e.to_string())?;
+        let (rsip_end, okcc_end) = self.base.loopback.pair().await.map_err(|e| e.to_string())?;
         let conn = TcpConnection::from_stream(stream, local, Some(token.clone()))
             .map_err(|e| e.to_string())?;
         let (pipe_read, _pipe_write) = tokio::io::split(rsip_end);
@@ -409,7 +426,11 @@ impl TcpFront {
                 let copy = match piece {
                     Piece::Copy(bytes) => bytes,
                     Piece::Unknown(request) => {
-                        match self.checks.verdict(&request, peer, Instant::now(), false) {
+                        match self
+                            .base
+                            .checks
+                            .verdict(&request, peer, Instant::now(), false)
+                        {
                             Verdict::Pass => request,
                             Verdict::Drop => continue,
                             Verdict::Answer(reply) => {

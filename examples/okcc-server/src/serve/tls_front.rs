@@ -48,12 +48,12 @@ use rsipstack::transport::tls::TlsConnection;
 use rsipstack::transport::{SipAddr, SipConnection};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tokio_util::sync::CancellationToken;
 
 use super::hooks::Metrics;
-use super::tcp_front::{Framer, Loopback, Piece, StreamFront, listen};
+use super::tcp_front::{Framer, Piece, StreamBase, StreamFront};
 use super::tls::ServerCert;
 use super::unknown::{NotImplemented, Verdict};
 
@@ -74,9 +74,7 @@ const MAX_QUEUED_REPLIES: usize = 64;
 
 /// The SIP/TLS listener (see the module documentation).
 pub(crate) struct TlsFront {
-    listener: TcpListener,
-    loopback: Loopback,
-    checks: NotImplemented,
+    base: StreamBase,
     /// Client-facing handshakes, and rsipstack's end of the loopback one.
     acceptor: TlsAcceptor,
     /// okcc's end of the loopback handshake.
@@ -108,9 +106,7 @@ impl TlsFront {
     ) -> Result<Self, String> {
         Ok(Self {
             handshakes: Arc::new(tokio::sync::Semaphore::new(max_handshakes)),
-            listener: listen(addr, "SIP/TLS")?,
-            loopback: Loopback::bind("SIP/TLS").await?,
-            checks: NotImplemented::new(guard, metrics, allow),
+            base: StreamBase::bind(addr, "SIP/TLS", guard, metrics, allow).await?,
             acceptor: TlsAcceptor::from(cert.config),
             connector: TlsConnector::from(super::tls::pinned_client(cert.end_entity)),
         })
@@ -120,12 +116,8 @@ impl TlsFront {
 impl StreamFront for TlsFront {
     const TRANSPORT: Transport = Transport::Tls;
 
-    fn listener(&self) -> &TcpListener {
-        &self.listener
-    }
-
-    fn checks(&self) -> &NotImplemented {
-        &self.checks
+    fn base(&self) -> &StreamBase {
+        &self.base
     }
 
     async fn connection(
@@ -145,7 +137,7 @@ impl StreamFront for TlsFront {
             .map_err(|_| "TLS handshake timed out".to_owned())?
             .map_err(|e| format!("TLS handshake: {e}"))?;
         drop(permit);
-        let (rsip_end, okcc_end) = self.loopback.pair().await.map_err(|e| e.to_string())?;
+        let (rsip_end, okcc_end) = self.base.loopback.pair().await.map_err(|e| e.to_string())?;
         let name = ServerName::IpAddress(Ipv4Addr::LOCALHOST.into());
         let (rsip_tls, okcc_tls) = tokio::time::timeout(LOOPBACK_HANDSHAKE_TIMEOUT, async {
             tokio::try_join!(
@@ -166,7 +158,7 @@ impl StreamFront for TlsFront {
         endpoint
             .transport_layer
             .add_connection(SipConnection::Tls(conn));
-        relay(&self.checks, client, okcc_tls, peer, &token).await;
+        relay(&self.base.checks, client, okcc_tls, peer, &token).await;
         Ok(())
     }
 }
@@ -379,7 +371,7 @@ mod tests {
         )
         .await
         .unwrap();
-        let addr = front.listener.local_addr().unwrap();
+        let addr = front.base.listener.local_addr().unwrap();
         let endpoint = rsipstack::EndpointBuilder::new().build();
         let token = CancellationToken::new();
         tokio::spawn(super::super::tcp_front::serve(
